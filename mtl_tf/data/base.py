@@ -1,0 +1,128 @@
+"""In-memory multi-task datasets: splits, validation and label standardization.
+
+A split holds, for N examples:
+
+* ``features``: ``{"x": [N, *input_shape] float32, ...}`` (extra feature keys allowed);
+* ``labels``: ``{task name: [N]}`` raw labels (original units / class ids);
+* ``masks``: ``{task name: [N] float32}``, 1 where the example has that task's label.
+
+Joint (multi-label) data has every mask on; a multi-task classification source has,
+for each example, only its own task's mask on; a missing label is a mask off.
+"""
+
+import dataclasses
+from typing import Dict, List
+
+import numpy as np
+
+from mtl_tf.tasks import Task, check_task_names
+
+
+class DataError(ValueError):
+    """Bad data, reported before any training, naming the task at fault."""
+
+
+@dataclasses.dataclass
+class Split:
+    features: Dict[str, np.ndarray]
+    labels: Dict[str, np.ndarray]
+    masks: Dict[str, np.ndarray]
+
+    @property
+    def size(self) -> int:
+        return int(self.features["x"].shape[0])
+
+    def take(self, index) -> "Split":
+        """The examples at ``index`` (an int array or slice)."""
+        return Split({k: v[index] for k, v in self.features.items()},
+                     {k: v[index] for k, v in self.labels.items()},
+                     {k: v[index] for k, v in self.masks.items()})
+
+
+@dataclasses.dataclass
+class MultiTaskData:
+    name: str
+    tasks: List[Task]
+    train: Split
+    validation: Split
+    test: Split
+    description: str = ""
+
+    @property
+    def input_shape(self):
+        return tuple(self.train.features["x"].shape[1:])
+
+    @property
+    def task_names(self):
+        return [t.name for t in self.tasks]
+
+    def splits(self):
+        return {"train": self.train, "validation": self.validation, "test": self.test}
+
+
+def split_indices(n: int, fractions=(0.8, 0.1, 0.1), seed: int = 0):
+    """Disjoint train/validation/test index arrays covering range(n), shuffled by seed."""
+    if abs(sum(fractions) - 1.0) > 1e-9 or any(f < 0 for f in fractions):
+        raise ValueError(f"split fractions must be non-negative and sum to 1, got {fractions}.")
+    perm = np.random.default_rng(seed).permutation(n)
+    n_train = int(round(fractions[0] * n))
+    n_val = int(round(fractions[1] * n))
+    return perm[:n_train], perm[n_train:n_train + n_val], perm[n_train + n_val:]
+
+
+def validate(data: MultiTaskData) -> None:
+    """Raise DataError naming the task (and split) for any problem a run would trip on later."""
+    try:
+        check_task_names(data.tasks)
+    except ValueError as e:
+        raise DataError(f"dataset {data.name!r}: {e}") from e
+    names = set(data.task_names)
+    for split_name, split in data.splits().items():
+        where = f"dataset {data.name!r}, {split_name} split"
+        if "x" not in split.features:
+            raise DataError(f"{where}: features have no 'x' entry.")
+        n = split.size
+        for key in ("labels", "masks"):
+            got = set(getattr(split, key))
+            if got != names:
+                raise DataError(f"{where}: {key} are for tasks {sorted(got)} but the tasks are {sorted(names)}.")
+        for key, value in split.features.items():
+            if value.shape[0] != n:
+                raise DataError(f"{where}: feature {key!r} has {value.shape[0]} rows, 'x' has {n}.")
+            if np.issubdtype(value.dtype, np.floating) and not np.all(np.isfinite(value)):
+                raise DataError(f"{where}: feature {key!r} has non-finite values.")
+        for task in data.tasks:
+            y, m = np.asarray(split.labels[task.name]), np.asarray(split.masks[task.name])
+            if y.shape != (n,) or m.shape != (n,):
+                raise DataError(f"{where}, task {task.name!r}: labels {y.shape} and mask {m.shape} "
+                                f"must both have shape ({n},).")
+            present = y[m > 0]
+            if task.kind == "regression":
+                if not np.all(np.isfinite(present)):
+                    raise DataError(f"{where}, task {task.name!r}: regression labels contain NaN or inf.")
+            else:
+                high = 2 if task.kind == "binary" else task.num_classes
+                if present.size and (not np.all(np.isfinite(present.astype(np.float64)))
+                                     or present.min() < 0 or present.max() >= high
+                                     or np.any(present != np.round(present))):
+                    raise DataError(f"{where}, task {task.name!r}: {task.kind} labels must be integers in "
+                                    f"[0, {high}), got values in [{present.min()}, {present.max()}].")
+            if split_name == "train" and present.size == 0:
+                raise DataError(f"{where}, task {task.name!r}: no training examples have this task's label.")
+
+
+def standardize(data: MultiTaskData, enabled: bool = True) -> MultiTaskData:
+    """Set each regression task's label mean/scale from its training labels (slide 20's tip).
+
+    With ``enabled=False`` every task keeps (0, 1): labels are trained on their raw scale.
+    """
+    tasks = []
+    for task in data.tasks:
+        if task.kind == "regression" and enabled:
+            y = data.train.labels[task.name][data.train.masks[task.name] > 0].astype(np.float64)
+            scale = float(y.std()) if y.size > 1 and y.std() > 0 else 1.0
+            task = task.standardized(float(y.mean()), scale)
+        elif task.kind == "regression":
+            task = task.standardized(0.0, 1.0)
+        tasks.append(task)
+    return dataclasses.replace(data, tasks=tasks)

@@ -1,0 +1,1 @@
+"""Grading: the pytest points plugin (Gradescope results.json) and mtl-assign."""

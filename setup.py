@@ -1,0 +1,15 @@
+from setuptools import find_packages, setup
+
+setup(
+    name="mtl_tf",
+    version="0.1.0",
+    description="A Keras/TensorFlow toolkit that teaches and runs multi-task learning.",
+    python_requires=">=3.10",
+    packages=find_packages(include=["mtl_tf", "mtl_tf.*", "solutions", "homework"]),
+    install_requires=["tensorflow>=2.16", "tensorflow-datasets", "tensorboard", "numpy", "absl-py"],
+    extras_require={"test": ["pytest", "pytest-timeout"], "plots": ["matplotlib"]},
+    entry_points={"console_scripts": [
+        "mtl-train=mtl_tf.train:run",
+        "mtl-assign=mtl_tf.grading.assign:run",
+    ]},
+)
