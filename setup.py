@@ -11,5 +11,7 @@ setup(
     entry_points={"console_scripts": [
         "mtl-train=mtl_tf.train:run",
         "mtl-assign=mtl_tf.grading.assign:run",
+        "mtl-grade=mtl_tf.grading.grade:run",
+        "mtl-data=mtl_tf.data.describe:run",
     ]},
 )

@@ -13,7 +13,7 @@ import importlib
 import os
 
 CHOICES = ("auto", "solutions", "homework")
-MODULES = ("architectures", "optimization", "objectives")
+MODULES = ("conditioning", "architectures", "objectives", "gradients", "optimization", "transfer", "ranking")
 
 _selected = None
 

@@ -22,15 +22,17 @@ class Predictor:
         self._fn = tf.function(lambda features: model(features, training=False))
 
     def __call__(self, split) -> Dict[str, np.ndarray]:
-        x = split.features["x"]
-        n, b = x.shape[0], self.batch_size
+        """Raw outputs {task: [N, out]} for every example of ``split`` (all its feature keys are fed)."""
+        n, b = split.size, self.batch_size
         chunks = []
         for start in range(0, n, b):
-            xb = x[start:start + b]
-            pad = b - xb.shape[0]
+            features = {k: v[start:start + b] for k, v in split.features.items()}
+            pad = b - features["x"].shape[0]
             if pad:
-                xb = np.concatenate([xb, np.zeros((pad, *xb.shape[1:]), xb.dtype)])
-            out = self._fn({"x": tf.constant(xb), "task": tf.zeros([b], tf.int32)})
+                features = {k: np.concatenate([v, np.zeros((pad, *v.shape[1:]), v.dtype)])
+                            for k, v in features.items()}
+            features["task"] = np.zeros([b], np.int32)
+            out = self._fn({k: tf.constant(v) for k, v in features.items()})
             chunks.append({k: v.numpy()[:b - pad] for k, v in out.items()})
         return {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}
 
