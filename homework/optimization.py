@@ -6,6 +6,7 @@
   3. compute the loss on the mini-batch; 4. back-propagate; 5. apply Adam.
 """
 
+import numpy as np
 import tensorflow as tf
 
 
@@ -62,3 +63,30 @@ def train_step(model, optimizer, objective, tasks, batch):
     features, labels, masks = batch
     # TODO: implement train_step (see its docstring).
     raise NotImplementedError("train_step in homework/optimization.py is not implemented yet")
+
+
+def flatten_gradients(grads, variables):
+    """One flat vector from a list of per-variable gradients (what gradient methods work on).
+
+    Args:
+      grads: list of tensors shaped like ``variables``, or None for a variable the loss does
+        not reach (Keras 3 variables: ``unconnected_gradients=ZERO`` is not available).
+      variables: the matching list of variables.
+    Returns:
+      [P] float32, P = total number of entries; None counts as zeros.
+    """
+    # TODO: implement flatten_gradients (see its docstring).
+    raise NotImplementedError("flatten_gradients in homework/optimization.py is not implemented yet")
+
+
+def unflatten_gradients(vector, variables):
+    """Inverse of ``flatten_gradients``: split a [P] vector into tensors shaped like ``variables``.
+
+    Args:
+      vector: [P] float32.
+      variables: list of variables (their sizes sum to P).
+    Returns:
+      list of tensors, one per variable, with the variable's shape.
+    """
+    # TODO: implement unflatten_gradients (see its docstring).
+    raise NotImplementedError("unflatten_gradients in homework/optimization.py is not implemented yet")

@@ -8,9 +8,11 @@ Contract (every builder, simple or complex, returns a functional ``keras.Model``
   model's prediction *for task t* on every example (raw: logits for classification).
 
 Variable rule (one rule for every builder): a layer whose name starts with
-``"<task name>."`` belongs to that task (``task_layer_name`` builds such names); every
-other trainable variable is shared. Gradient methods act on the shared variables;
-each task's own variables take that task's gradient.
+``"<task name>."`` belongs to that task (``task_layer_name`` builds such names), also when
+it sits inside a container layer without a task prefix (e.g. ``mtl_tf.layers.TaskColumnsDense``:
+the first prefixed name on the variable's path decides); every other trainable variable is
+shared. Gradient methods act on the shared variables; each task's own variables take that
+task's gradient.
 """
 
 import dataclasses
@@ -38,6 +40,49 @@ def _positive_int_list(values):
         return False
 
 
+# Builder flags; each lists the --model values that read it (see BUILDERS and the builders' docstrings).
+flags.DEFINE_enum("backbone", "mlp", ["mlp", "conv"],
+                  "Feature extractor: mlp (vectors; multi-axis features are flattened) or conv (a small conv "
+                  "stem for images [H, W, C], shared or per task like the rest of the builder). All builders "
+                  "except shared_bottom.")
+flags.DEFINE_list("conv_filters", ["16", "32"], "Filters of the conv stem's 3x3 layers (--backbone=conv).")
+flags.DEFINE_enum("task_descriptor", "onehot", ["onehot", "embedding", "metadata"],
+                  "z_i for the conditioned builders (concat, additive, multiplicative, film): the one-hot task "
+                  "index, a learned task embedding of --descriptor_dim, or a fixed per-task metadata matrix "
+                  "[T, --descriptor_dim] (seeded random rows summing to 1 when the data supplies none).")
+flags.DEFINE_integer("descriptor_dim", 8, "Width m of the task embedding / default metadata.", lower_bound=1)
+flags.DEFINE_integer("num_experts", 4, "mmoe: number of shared experts; cgc/ple: shared experts per level.",
+                     lower_bound=1)
+flags.DEFINE_integer("num_task_experts", 1, "cgc/ple: task-specific experts per task and level.", lower_bound=1)
+flags.DEFINE_integer("num_levels", 2, "ple: number of extraction levels (1 = cgc).", lower_bound=1)
+flags.DEFINE_list("expert_units", ["32"], "mmoe/cgc/ple: widths of each expert's hidden layers.")
+flags.DEFINE_float("gate_dropout", 0.0, "mmoe/cgc/ple: probability of dropping an expert from a gate during "
+                   "training (the rest are renormalised).", lower_bound=0.0, upper_bound=0.99)
+flags.DEFINE_float("soft_sharing_weight", 1e-3, "soft_sharing: lambda of lambda * sum_{t<t'} ||theta_t - "
+                   "theta_t'||^2 over the task columns' hidden layers.", lower_bound=0.0)
+flags.DEFINE_list("cross_stitch_init", ["0.9", "0.1"], "cross_stitch, sluice: initial (alpha_same, alpha_other); "
+                  "(1, 0) starts as independent networks.")
+flags.DEFINE_integer("num_subspaces", 2, "sluice: subspaces per layer (hidden widths must be divisible by it).",
+                     lower_bound=1)
+flags.DEFINE_float("sluice_orthogonality", 0.0, "sluice: weight of the penalty keeping a column's subspaces "
+                   "orthogonal.", lower_bound=0.0)
+flags.DEFINE_float("relation_weight", 1e-3, "deep_relation: weight of the matrix-normal prior "
+                   "tr(W Omega^-1 W^T) on the task towers.", lower_bound=0.0)
+
+
+def _float_pair(values):
+    try:
+        return len(values) == 2 and all(float(v) >= 0 for v in values)
+    except ValueError:
+        return False
+
+
+flags.register_validator("cross_stitch_init", _float_pair,
+                         message="--cross_stitch_init must be two non-negative numbers: alpha_same,alpha_other.")
+flags.register_validator("conv_filters", _positive_int_list,
+                         message="--conv_filters must be a comma-separated list of positive integers.")
+flags.register_validator("expert_units", _positive_int_list,
+                         message="--expert_units must be a comma-separated list of positive integers.")
 flags.register_validator("hidden_units", _positive_int_list,
                          message="--hidden_units must be a comma-separated list of positive integers.")
 flags.register_validator("tower_units", _positive_int_list,
@@ -56,12 +101,16 @@ def task_layer_name(task_name: str, name: str) -> str:
 
 
 def variable_owner(variable, task_names: Sequence[str]):
-    """The task owning ``variable`` (by its layer-name prefix), or None if it is shared."""
-    top = variable.path.split("/", 1)[0]
-    if SEPARATOR in top:
-        owner = top.split(SEPARATOR, 1)[0]
-        if owner in task_names:
-            return owner
+    """The task owning ``variable`` (by its layer-name prefix), or None if it is shared.
+
+    The variable's path (``"layer/sublayer/kernel"``) is read from the outside in; the first
+    layer name of the form ``"<task>.<rest>"`` decides.
+    """
+    for part in variable.path.split("/")[:-1]:
+        if SEPARATOR in part:
+            owner = part.split(SEPARATOR, 1)[0]
+            if owner in task_names:
+                return owner
     return None
 
 
@@ -100,9 +149,10 @@ def check_model_contract(model, tasks, input_shape, batch_size: int = 3) -> None
 @dataclasses.dataclass(frozen=True)
 class Builder:
     """A ``--model`` value: which graded function builds it and which flags it takes."""
-    function: str                      # name in the implementation's architectures module
+    function: str                      # name in the implementation's ``module``
     doc: str
     hparams: Callable[[flags.FlagValues], dict]
+    module: str = "architectures"      # graded module holding ``function``
 
 
 def _mlp_hparams(fv):
@@ -110,9 +160,66 @@ def _mlp_hparams(fv):
             "tower_units": [int(u) for u in fv.tower_units]}
 
 
+def _ints(values):
+    return [int(v) for v in values]
+
+
+def _backbone_hparams(fv):
+    return {"backbone": fv.backbone, "conv_filters": _ints(fv.conv_filters)}
+
+
+def _columns_hparams(fv):
+    return {**_mlp_hparams(fv), **_backbone_hparams(fv)}
+
+
+def _conditioned_hparams(fv):
+    return {**_columns_hparams(fv), "task_descriptor": fv.task_descriptor, "descriptor_dim": fv.descriptor_dim}
+
+
+def _experts_hparams(fv):
+    return {"num_experts": fv.num_experts, "expert_units": _ints(fv.expert_units),
+            "tower_units": _ints(fv.tower_units), "gate_dropout": fv.gate_dropout, **_backbone_hparams(fv)}
+
+
+def _ple_hparams(fv):
+    return {**_experts_hparams(fv), "num_task_experts": fv.num_task_experts, "num_levels": fv.num_levels}
+
+
+def _cgc_hparams(fv):
+    return {**_experts_hparams(fv), "num_task_experts": fv.num_task_experts}
+
+
 BUILDERS: Dict[str, Builder] = {
     "shared_bottom": Builder("shared_bottom", "hard parameter sharing: shared MLP, one tower per task",
                              _mlp_hparams),
+    "multi_head": Builder("shared_bottom", "the multi-head architecture (slide 14) = shared_bottom", _mlp_hparams),
+    "independent": Builder("independent", "no sharing: one network per task", _columns_hparams),
+    "soft_sharing": Builder("soft_sharing", "independent columns + soft_sharing_weight * sum ||theta_t - theta_t'||^2",
+                            lambda fv: {**_columns_hparams(fv), "soft_sharing_weight": fv.soft_sharing_weight}),
+    "cross_stitch": Builder("cross_stitch", "task columns mixed per channel by cross-stitch units",
+                            lambda fv: {**_columns_hparams(fv),
+                                        "cross_stitch_init": tuple(float(v) for v in fv.cross_stitch_init)}),
+    "sluice": Builder("sluice", "cross-stitch between the columns' subspaces plus learned layer weights",
+                      lambda fv: {**_columns_hparams(fv),
+                                  "cross_stitch_init": tuple(float(v) for v in fv.cross_stitch_init),
+                                  "num_subspaces": fv.num_subspaces, "orthogonality": fv.sluice_orthogonality}),
+    "mmoe": Builder("mmoe", "multi-gate mixture of experts", _experts_hparams),
+    "cgc": Builder("cgc", "customized gate control: shared + task-specific experts", _cgc_hparams),
+    "ple": Builder("ple", "progressive layered extraction: stacked CGC levels with shared-expert gates",
+                   _ple_hparams),
+    "mtan": Builder("mtan", "shared trunk, per-task soft attention masks (MTAN style)", _columns_hparams),
+    "deep_relation": Builder("deep_relation", "shared trunk, towers tied by a learned task covariance",
+                             lambda fv: {**_columns_hparams(fv), "relation_weight": fv.relation_weight}),
+    "concat": Builder("concat_conditioned", "every hidden layer sees [h, z_t]", _conditioned_hparams,
+                      "conditioning"),
+    "additive": Builder("additive_conditioned", "every hidden layer adds a projection of z_t", _conditioned_hparams,
+                        "conditioning"),
+    "multiplicative": Builder("multiplicative_conditioned", "every hidden layer is scaled feature-wise by z_t",
+                              _conditioned_hparams, "conditioning"),
+    "film": Builder("film_conditioned", "feature-wise scale and shift by z_t (FiLM)", _conditioned_hparams,
+                    "conditioning"),
+    "gated": Builder("gated", "multiplicative gating with one-hot z: independent networks in one model",
+                     _columns_hparams, "conditioning"),
 }
 
 
@@ -122,7 +229,7 @@ def build_model(name: str, input_shape, tasks, flag_values=None) -> keras.Model:
         raise ValueError(f"Unknown model {name!r}; choose one of {sorted(BUILDERS)}.")
     spec = BUILDERS[name]
     fv = flag_values if flag_values is not None else flags.FLAGS
-    fn = getattr(impl.module("architectures"), spec.function)
+    fn = getattr(impl.module(spec.module), spec.function)
     model = fn(tuple(input_shape), list(tasks), **spec.hparams(fv))
     check_model_contract(model, tasks, input_shape)
     return model

@@ -21,6 +21,7 @@ from absl import app, flags  # noqa: E402
 
 from mtl_tf import impl  # noqa: E402
 from mtl_tf.data import DATASETS, DataError, load_dataset  # noqa: E402
+from mtl_tf.gradients import make_grad_method  # noqa: E402  (defines --grad_method and its flags)
 from mtl_tf.models import BUILDERS, build_model  # noqa: E402
 from mtl_tf.objectives import OBJECTIVES, make_objective  # noqa: E402
 
@@ -53,7 +54,8 @@ class ConfigError(ValueError):
 
 
 def default_run_dir(fv=FLAGS) -> str:
-    return os.path.join("runs", f"{fv.dataset}-{fv.model}-{fv.objective}-seed{fv.seed}")
+    method = "" if fv.grad_method == "none" else f"-{fv.grad_method}"
+    return os.path.join("runs", f"{fv.dataset}-{fv.model}-{fv.objective}{method}-seed{fv.seed}")
 
 
 def flags_text(fv=FLAGS) -> str:
@@ -84,6 +86,7 @@ def run_training(fv=FLAGS) -> dict:
                           f"{len(data.tasks)} tasks ({', '.join(data.task_names)}).")
     model = build_model(fv.model, data.input_shape, data.tasks, fv)
     objective = make_objective(fv.objective, data.tasks, fv)
+    grad_method = make_grad_method(fv.grad_method, model, data.tasks, objective, fv, seed=fv.seed)
     run_dir = fv.run_dir or default_run_dir(fv)
     config = TrainConfig(steps=fv.steps, batch_size=fv.batch_size, tasks_per_step=fv.tasks_per_step,
                          learning_rate=fv.learning_rate, seed=fv.seed, eval_every=fv.eval_every,
@@ -91,13 +94,15 @@ def run_training(fv=FLAGS) -> dict:
                          progress=not fv.quiet)
     print(f"mtl-train: {fv.model} on {data.name} ({len(data.tasks)} tasks: "
           f"{', '.join(t.name + '/' + t.kind for t in data.tasks)}), objective {fv.objective}, "
+          f"grad_method {fv.grad_method}, "
           f"impl {impl.package_name()}, {fv.steps} steps -> {run_dir}")
-    trainer = Trainer(model, data, objective, config)
+    trainer = Trainer(model, data, objective, config, grad_method=grad_method)
     os.makedirs(run_dir, exist_ok=True)
     with open(os.path.join(run_dir, "flags.txt"), "w") as f:
         f.write(flags_text(fv))
     results = trainer.fit()
     results["config"] = {"dataset": fv.dataset, "model": fv.model, "objective": fv.objective,
+                         "grad_method": fv.grad_method,
                          "data_mode": fv.data_mode, "seed": fv.seed, "impl": impl.package_name()}
     to_json(results, os.path.join(run_dir, "metrics.json"))
     model.save(os.path.join(run_dir, "model.keras"))

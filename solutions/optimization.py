@@ -5,6 +5,7 @@
   3. compute the loss on the mini-batch; 4. back-propagate; 5. apply Adam.
 """
 
+import numpy as np
 import tensorflow as tf
 
 
@@ -78,4 +79,35 @@ def train_step(model, optimizer, objective, tasks, batch):
     grads = tape.gradient(total, variables)
     optimizer.apply_gradients([(g, v) for g, v in zip(grads, variables) if g is not None])
     return {"loss": total, "task_losses": losses, "present": present}
+    # END SOLUTION
+
+
+def flatten_gradients(grads, variables):
+    """One flat vector from a list of per-variable gradients (what gradient methods work on).
+
+    Args:
+      grads: list of tensors shaped like ``variables``, or None for a variable the loss does
+        not reach (Keras 3 variables: ``unconnected_gradients=ZERO`` is not available).
+      variables: the matching list of variables.
+    Returns:
+      [P] float32, P = total number of entries; None counts as zeros.
+    """
+    # BEGIN SOLUTION
+    return tf.concat([tf.reshape(tf.zeros_like(v) if g is None else g, [-1])
+                      for g, v in zip(grads, variables)], axis=0)
+    # END SOLUTION
+
+
+def unflatten_gradients(vector, variables):
+    """Inverse of ``flatten_gradients``: split a [P] vector into tensors shaped like ``variables``.
+
+    Args:
+      vector: [P] float32.
+      variables: list of variables (their sizes sum to P).
+    Returns:
+      list of tensors, one per variable, with the variable's shape.
+    """
+    # BEGIN SOLUTION
+    sizes = [int(np.prod(v.shape)) for v in variables]
+    return [tf.reshape(part, v.shape) for part, v in zip(tf.split(vector, sizes), variables)]
     # END SOLUTION

@@ -21,6 +21,9 @@ def test_untouched_homework_scores_zero_and_results_json_is_gradescope(tmp_path)
     assert not passed, f"these graded tests pass on the untouched homework (they grade nothing): {passed}"
     assert data["score"] == 0 and data["max_score"] > 0
     assert isinstance(data["execution_time"], (int, float))
+    assert "total" in data["output"] and data["stdout_visibility"] == "visible"
     for t in data["tests"]:
-        assert {"name", "number", "score", "max_score", "status", "output"} <= set(t)
+        assert {"name", "number", "score", "max_score", "status", "output", "visibility", "tags"} <= set(t)
         assert t["score"] == 0 and "not implemented yet" in t["output"], t
+        hidden = "hidden" in t["tags"]
+        assert t["visibility"] == ("after_published" if hidden else "visible"), t

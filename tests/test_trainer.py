@@ -9,7 +9,7 @@ import pytest
 
 from mtl_tf.data import standardize
 from mtl_tf.data.correlated import make_correlated_regression
-from mtl_tf.models import build_model
+from mtl_tf.models import build_model, model_inputs, task_layer_name
 from mtl_tf.objectives import make_objective
 from mtl_tf.training import TrainConfig, Trainer, TrainingError
 
@@ -52,3 +52,105 @@ def test_non_finite_loss_stops_with_the_task_named():
     trainer = make_trainer(300, lr=1e12)
     with pytest.raises(TrainingError, match=r"step \d+: non-finite loss for task\(s\) \[.*task"):
         trainer.fit()
+
+
+# ---- every supported objective x gradient method: one trace, finite, learning ------------------------------
+
+def _combo_objectives(tasks):
+    from mtl_tf.objectives import (DWAObjective, GradNormObjective, MinMaxObjective, SumObjective,
+                                   UncertaintyObjective, WeightedObjective)
+    return {"sum": lambda: SumObjective(tasks), "weighted": lambda: WeightedObjective(tasks, [1.0, 0.5]),
+            "minmax": lambda: MinMaxObjective(tasks, 0.0), "uncertainty": lambda: UncertaintyObjective(tasks),
+            "dwa": lambda: DWAObjective(tasks, 2.0, epoch_steps=2), "gradnorm": lambda: GradNormObjective(tasks)}
+
+
+def _combinations():
+    from mtl_tf.gradients import GRAD_METHODS
+    combos = []
+    for o in ("sum", "weighted", "minmax", "uncertainty", "dwa", "gradnorm"):
+        for m in GRAD_METHODS:
+            if m == "none" or o not in ("minmax", "gradnorm"):
+                combos.append((o, m))
+    return combos
+
+
+@pytest.fixture(scope="module")
+def tiny_data():
+    return standardize(make_correlated_regression(num_examples=300, correlation=0.8, input_dim=8, seed=0))
+
+
+@pytest.mark.parametrize("objective,method", _combinations())
+def test_every_objective_and_grad_method_traces_once(tiny_data, objective, method, tmp_path):
+    from mtl_tf.gradients import make_grad_method
+    keras.utils.set_random_seed(0)
+    model = build_model("shared_bottom", tiny_data.input_shape, tiny_data.tasks)
+    obj = _combo_objectives(tiny_data.tasks)[objective]()
+    grad_method = make_grad_method(method, model, tiny_data.tasks, obj)
+    # one task of two present per step for some objectives, both for the others
+    config = TrainConfig(steps=6, batch_size=8, learning_rate=3e-3, eval_every=0, log_every=3,
+                         run_dir=str(tmp_path), progress=False,
+                         tasks_per_step=1 if objective in ("sum", "dwa", "gradnorm") else None)
+    trainer = Trainer(model, tiny_data, obj, config, grad_method=grad_method)
+    results = trainer.fit()
+    assert trainer.trace_count == 1, f"{objective} x {method}: traced {trainer.trace_count} times"
+    assert all(np.isfinite(v["rmse"]) for v in results["tasks"].values())
+    weights = obj.task_weights().numpy() if grad_method is None else grad_method.task_weights().numpy()
+    assert weights.shape == (2,) and np.all(np.isfinite(weights))
+
+
+def test_incompatible_combinations_are_refused():
+    from mtl_tf.gradients import make_grad_method
+    from mtl_tf.objectives import MinMaxObjective
+    data = standardize(make_correlated_regression(num_examples=100, input_dim=4, seed=0))
+    model = build_model("shared_bottom", data.input_shape, data.tasks)
+    with pytest.raises(ValueError, match="--objective=minmax cannot be combined with --grad_method=pcgrad"):
+        make_grad_method("pcgrad", model, data.tasks, MinMaxObjective(data.tasks))
+
+
+def test_grad_method_trains_joint_and_logs_its_weights(tmp_path):
+    from mtl_tf.gradients import make_grad_method
+    keras.utils.set_random_seed(0)
+    data = standardize(make_correlated_regression(num_examples=3000, correlation=0.8, seed=0))
+    model = build_model("shared_bottom", data.input_shape, data.tasks)
+    obj = make_objective("uncertainty", data.tasks)
+    config = TrainConfig(steps=200, batch_size=32, learning_rate=3e-3, eval_every=0, log_every=50,
+                         run_dir=str(tmp_path), progress=False, data_mode="joint")
+    trainer = Trainer(model, data, obj, config, grad_method=make_grad_method("mgda", model, data.tasks, obj))
+    results = trainer.fit()
+    assert all(results["beats_baseline"].values()), results["tasks"]
+    weights = trainer.grad_method.task_weights().numpy()
+    assert np.all(weights > 0) and weights.sum() == pytest.approx(1.0, rel=1e-4), weights
+    import tensorflow as tf
+    tags = set()
+    for f in os.listdir(tmp_path / "tensorboard"):
+        for e in tf.compat.v1.train.summary_iterator(str(tmp_path / "tensorboard" / f)):
+            tags.update(v.tag for v in e.summary.value)
+    assert {"grad_weight/task1", "task_weight/task2"} <= tags, sorted(tags)
+    reader = tf.train.load_checkpoint(str(tmp_path / "checkpoints"))
+    assert any("log_variances" in k for k in reader.get_variable_to_shape_map()), \
+        "the uncertainty objective's s must be checkpointed"
+
+
+def test_compare_runs_marks_the_pareto_optimal_ones(tmp_path):
+    from mtl_tf.training.compare import compare_runs, format_comparison
+    paths = []
+    for name, (a, b) in {"r1": (1.0, 2.0), "r2": (2.0, 1.0), "r3": (2.0, 2.5), "r4": (0.9, 3.0)}.items():
+        os.makedirs(tmp_path / name)
+        with open(tmp_path / name / "metrics.json", "w") as f:
+            json.dump({"tasks": {"a": {"rmse": a, "mae": 0.0}, "b": {"logloss": b, "accuracy": 1.0}}}, f)
+        paths.append(str(tmp_path / name / "metrics.json"))
+    runs = compare_runs(paths)
+    assert {r["run"]: r["pareto"] for r in runs} == {"r1": True, "r2": True, "r3": False, "r4": True}
+    assert runs[0]["metrics"] == {"a": 1.0, "b": 2.0}
+    table = format_comparison(runs)
+    assert table.splitlines()[0].split() == ["run", "a", "b", "pareto"] and table.count("*") == 3
+
+
+def test_gradnorm_refuses_a_model_without_a_shared_kernel():
+    from mtl_tf.objectives import GradNormObjective
+    data = standardize(make_correlated_regression(num_examples=100, input_dim=4, seed=0))
+    inputs = model_inputs(data.input_shape)
+    model = keras.Model(inputs, {t.name: keras.layers.Dense(1, name=task_layer_name(t.name, "out"))(inputs["x"])
+                                 for t in data.tasks})
+    with pytest.raises(ValueError, match="gradnorm needs a shared layer with a kernel"):
+        Trainer(model, data, GradNormObjective(data.tasks), TrainConfig(steps=1, progress=False))

@@ -4,7 +4,11 @@ A split holds, for N examples:
 
 * ``features``: ``{"x": [N, *input_shape] float32, ...}`` (extra feature keys allowed);
 * ``labels``: ``{task name: [N]}`` raw labels (original units / class ids);
-* ``masks``: ``{task name: [N] float32}``, 1 where the example has that task's label.
+* ``masks``: ``{task name: [N] float32}``, 1 where the example has that task's label;
+* ``extras``: ``{name: [N, ...]}`` per-example arrays that are NOT model inputs (e.g. the true
+  relevance and query id of a recommendation log, for a ranking evaluator). Empty by default.
+
+Every feature key is fed to the model next to ``"task"`` (so no feature may be called "task").
 
 Joint (multi-label) data has every mask on; a multi-task classification source has,
 for each example, only its own task's mask on; a missing label is a mask off.
@@ -12,6 +16,8 @@ for each example, only its own task's mask on; a missing label is a mask off.
 
 import dataclasses
 from typing import Dict, List
+
+RESERVED_FEATURES = ("task",)  # added by the pipelines
 
 import numpy as np
 
@@ -27,6 +33,7 @@ class Split:
     features: Dict[str, np.ndarray]
     labels: Dict[str, np.ndarray]
     masks: Dict[str, np.ndarray]
+    extras: Dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
 
     @property
     def size(self) -> int:
@@ -36,7 +43,8 @@ class Split:
         """The examples at ``index`` (an int array or slice)."""
         return Split({k: v[index] for k, v in self.features.items()},
                      {k: v[index] for k, v in self.labels.items()},
-                     {k: v[index] for k, v in self.masks.items()})
+                     {k: v[index] for k, v in self.masks.items()},
+                     {k: v[index] for k, v in self.extras.items()})
 
 
 @dataclasses.dataclass
@@ -60,6 +68,13 @@ class MultiTaskData:
         return {"train": self.train, "validation": self.validation, "test": self.test}
 
 
+def concat_splits(splits) -> Split:
+    """One split holding the examples of ``splits`` (same keys) one after another."""
+    def cat(field):
+        return {k: np.concatenate([getattr(s, field)[k] for s in splits]) for k in getattr(splits[0], field)}
+    return Split(cat("features"), cat("labels"), cat("masks"), cat("extras"))
+
+
 def split_indices(n: int, fractions=(0.8, 0.1, 0.1), seed: int = 0):
     """Disjoint train/validation/test index arrays covering range(n), shuffled by seed."""
     if abs(sum(fractions) - 1.0) > 1e-9 or any(f < 0 for f in fractions):
@@ -77,25 +92,47 @@ def validate(data: MultiTaskData) -> None:
     except ValueError as e:
         raise DataError(f"dataset {data.name!r}: {e}") from e
     names = set(data.task_names)
+    reference = {k: (np.asarray(v).shape[1:], np.asarray(v).dtype) for k, v in data.train.features.items()}
     for split_name, split in data.splits().items():
         where = f"dataset {data.name!r}, {split_name} split"
         if "x" not in split.features:
             raise DataError(f"{where}: features have no 'x' entry.")
         n = split.size
+        if n == 0:
+            raise DataError(f"{where}: the split has no examples.")
         for key in ("labels", "masks"):
             got = set(getattr(split, key))
             if got != names:
                 raise DataError(f"{where}: {key} are for tasks {sorted(got)} but the tasks are {sorted(names)}.")
-        for key, value in split.features.items():
-            if value.shape[0] != n:
-                raise DataError(f"{where}: feature {key!r} has {value.shape[0]} rows, 'x' has {n}.")
-            if np.issubdtype(value.dtype, np.floating) and not np.all(np.isfinite(value)):
-                raise DataError(f"{where}: feature {key!r} has non-finite values.")
+        got = {k: (np.asarray(v).shape[1:], np.asarray(v).dtype) for k, v in split.features.items()}
+        if sorted(got) != sorted(reference):
+            raise DataError(f"{where}: feature keys {sorted(got)} differ from the train split's {sorted(reference)}.")
+        for key, (shape, dtype) in got.items():
+            if (shape, dtype) != reference[key]:
+                raise DataError(f"{where}: feature {key!r} is {dtype} with per-example shape {shape}, but in "
+                                f"the train split it is {reference[key][1]} with shape {reference[key][0]}.")
+        for key in RESERVED_FEATURES:
+            if key in split.features:
+                raise DataError(f"{where}: feature key {key!r} is reserved (the pipelines add it); rename it.")
+        for group, arrays in (("feature", split.features), ("extra", split.extras)):
+            for key, value in arrays.items():
+                value = np.asarray(value)
+                if value.ndim == 0 or value.shape[0] != n:
+                    raise DataError(f"{where}: {group} {key!r} has shape {value.shape}, but 'x' has {n} rows.")
+                if group == "feature" and not (np.issubdtype(value.dtype, np.number)
+                                               or np.issubdtype(value.dtype, np.bool_)):
+                    raise DataError(f"{where}: feature {key!r} has dtype {value.dtype}; features must be numeric.")
+                if np.issubdtype(value.dtype, np.floating) and not np.all(np.isfinite(value)):
+                    bad = int(np.sum(~np.isfinite(value)))
+                    raise DataError(f"{where}: {group} {key!r} has {bad} non-finite values (NaN or inf).")
         for task in data.tasks:
             y, m = np.asarray(split.labels[task.name]), np.asarray(split.masks[task.name])
             if y.shape != (n,) or m.shape != (n,):
                 raise DataError(f"{where}, task {task.name!r}: labels {y.shape} and mask {m.shape} "
                                 f"must both have shape ({n},).")
+            if not np.all((m == 0) | (m == 1)):
+                raise DataError(f"{where}, task {task.name!r}: masks must be 0 or 1, got values "
+                                f"{sorted(set(np.unique(m).tolist()) - {0.0, 1.0})[:5]}.")
             present = y[m > 0]
             if task.kind == "regression":
                 if not np.all(np.isfinite(present)):

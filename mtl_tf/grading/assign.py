@@ -6,6 +6,7 @@ markers is copied as is, so the two packages have the same API and docstrings.
 
   mtl-assign            write homework/
   mtl-assign --check    exit 1 if homework/ differs from what would be generated
+  mtl-assign build OUT/ the student handout OUT/student/ and the Gradescope OUT/autograder.zip
 """
 
 import argparse
@@ -121,7 +122,13 @@ def _default_root() -> str:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="mtl-assign", description=__doc__.split("\n\n")[0])
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["build"]:
+        from mtl_tf.grading import build  # build needs generate(): imported here, not at the top
+        return build.main(argv[1:])
+    parser = argparse.ArgumentParser(prog="mtl-assign", description=__doc__.split("\n\n")[0],
+                                     epilog="mtl-assign build OUT/ writes the student handout OUT/student/ and the "
+                                            "Gradescope bundle OUT/autograder.zip (mtl-assign build --help).")
     parser.add_argument("--check", action="store_true", help="exit 1 if homework/ is out of date")
     parser.add_argument("--solutions", default=None, help="solutions folder (default: <repo>/solutions)")
     parser.add_argument("--homework", default=None, help="homework folder (default: <repo>/homework)")

@@ -16,6 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from mtl_tf import impl
+from mtl_tf.gradients import gradient_step
 from mtl_tf.data import joint_dataset, task_sampled_dataset
 from mtl_tf.training import evaluation
 from mtl_tf.training.progress import Progress
@@ -40,14 +41,17 @@ class TrainConfig:
 
 
 class Trainer:
-    """Train ``model`` on ``data`` with ``objective``.
+    """Train ``model`` on ``data`` with ``objective`` (and ``grad_method``, a
+    ``mtl_tf.gradients.GradientMethod`` or None for plain back-propagation of the objective).
 
     After ``fit``: ``trace_count`` is the number of times the step was traced
     (exactly 1 for a healthy run), ``history`` holds validation metrics over time.
     """
 
-    def __init__(self, model, data, objective, config: TrainConfig):
+    def __init__(self, model, data, objective, config: TrainConfig, grad_method=None):
         self.model, self.data, self.objective, self.config = model, data, objective, config
+        self.grad_method = grad_method
+        objective.check_model(model, data.tasks)
         self.tasks = list(data.tasks)
         self.tasks_per_step = config.tasks_per_step or len(self.tasks)
         self.optimizer = keras.optimizers.Adam(learning_rate=config.learning_rate)
@@ -61,7 +65,12 @@ class Trainer:
 
     def _step(self, batch):
         self.trace_count += 1  # Python side effect: runs only while tracing
-        out = self._optimization.train_step(self.model, self.optimizer, self.objective, self.tasks, batch)
+        self.objective.before_step(self.model, self.tasks, batch)
+        if self.grad_method is None:
+            out = self._optimization.train_step(self.model, self.optimizer, self.objective, self.tasks, batch)
+        else:
+            out = gradient_step(self.model, self.optimizer, self.objective, self.grad_method, self.tasks, batch)
+            out["grad_weights"] = self.grad_method.task_weights()
         self.step.assign_add(1)
         out["task_weights"] = self.objective.task_weights()
         return out
@@ -83,8 +92,9 @@ class Trainer:
         if c.run_dir:
             os.makedirs(c.run_dir, exist_ok=True)
             writer = tf.summary.create_file_writer(os.path.join(c.run_dir, "tensorboard"))
+            extra = {} if self.grad_method is None else {"grad_method": self.grad_method}
             ckpt = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer,
-                                       objective=self.objective, step=self.step)
+                                       objective=self.objective, step=self.step, **extra)
             manager = tf.train.CheckpointManager(ckpt, os.path.join(c.run_dir, "checkpoints"), max_to_keep=2)
         names = [t.name for t in self.tasks]
         progress = Progress(c.steps, enabled=c.progress)
@@ -109,6 +119,9 @@ class Trainer:
                         for n, v, w in zip(names, mean, out["task_weights"].numpy()):
                             tf.summary.scalar(f"loss/{n}", v)
                             tf.summary.scalar(f"task_weight/{n}", w)
+                        if "grad_weights" in out:
+                            for n, w in zip(names, out["grad_weights"].numpy()):
+                                tf.summary.scalar(f"grad_weight/{n}", w)
                 progress.update(i, {f"loss_{n}": v for n, v in zip(names, mean)})
                 running[:] = 0
                 seen[:] = 0

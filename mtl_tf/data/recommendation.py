@@ -1,0 +1,142 @@
+"""A synthetic recommendation log with position bias (the YouTube case study, slides 26-30).
+
+Generative story, one *query* at a time:
+
+* users and videos have latent vectors (dimension ``latent_dim``); a video also has a
+  ``quality`` (what satisfies viewers), a ``clickbait`` score (what attracts clicks but does
+  not satisfy) and a length in minutes;
+* a query is a user on a device (0 mobile, 1 desktop, 2 tv) with a context vector; the
+  current ranker (noisy, but better than random) orders ``slate_size`` = K candidate videos
+  into positions 1..K, so better videos tend to be shown higher (the confound that makes
+  position bias matter);
+* true click relevance ``r = sigmoid(u.v + ctx + clickbait)`` and true satisfaction
+  ``s = sigmoid(u.v + quality - clickbait)``;
+* the user examines position k with probability ``e_k = k^(-eta_device)`` (decreasing in k,
+  steeper on mobile) and clicks if examined and relevant: ``click ~ Bernoulli(e_k * r)``.
+
+Tasks (mixed kinds, partial labels):
+
+* engagement: ``click`` (binary, every impression); ``watch_time`` (regression, minutes,
+  labelled only for clicked impressions);
+* satisfaction: ``like`` (binary, every impression: a like needs a click and a satisfied
+  viewer); ``rating`` (regression, 1..5 stars, labelled only where the viewer rated, a
+  random subset of clicks).
+
+Features: ``x`` [N, F] float32 (noisy user/video features, their product, video
+quality/clickbait/length, context), ``position`` [N] int32 in 1..K and ``device`` [N] int32
+in 0..2 as separate keys (bias features a debiasing tower can take; a plain model uses ``x``).
+Extras (not model inputs): ``relevance`` and ``satisfaction`` (the truth, for scoring a
+debiased ranker), ``examination`` (e_k) and ``query_id``. Splits are by query, so a slate is
+never cut across splits.
+"""
+
+import numpy as np
+from absl import flags
+
+from mtl_tf.data.base import MultiTaskData, Split, split_indices
+from mtl_tf.tasks import Task
+
+DEVICES = ("mobile", "desktop", "tv")
+# examination exponent per device: e_k = k ** -eta; mobile users scroll least.
+EXAMINATION_EXPONENT = np.array([1.2, 0.8, 0.5])
+
+flags.DEFINE_integer("slate_size", 10, "Recommendation log: candidates shown per query (positions 1..K).",
+                     lower_bound=2, upper_bound=100)
+flags.DEFINE_integer("num_users", 500, "Recommendation log: number of users.", lower_bound=1)
+flags.DEFINE_integer("num_videos", 1000, "Recommendation log: number of videos.", lower_bound=2)
+
+
+def _sigmoid(z):
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+def examination_probability(position, device):
+    """P(a user examines the item at ``position`` (1-based) on ``device``): position ** -eta[device]."""
+    return np.asarray(position, np.float64) ** -EXAMINATION_EXPONENT[np.asarray(device)]
+
+
+def make_recommendation(num_examples: int = 12000, slate_size: int = 10, num_users: int = 500,
+                        num_videos: int = 1000, latent_dim: int = 8, context_dim: int = 2,
+                        ranker_noise: float = 1.0, rated_fraction: float = 0.4,
+                        seed: int = 0) -> MultiTaskData:
+    """Generate the log: ``num_examples // slate_size`` queries of ``slate_size`` impressions each.
+
+    ``ranker_noise`` is the noise of the production ranker that ordered the slates (large:
+    positions nearly random; 0: sorted by true relevance).
+    """
+    if slate_size > num_videos:
+        raise ValueError(f"slate_size ({slate_size}) cannot exceed num_videos ({num_videos}).")
+    num_queries = num_examples // slate_size
+    if num_queries < 10:
+        raise ValueError(f"num_examples={num_examples} gives only {num_queries} queries of {slate_size}; "
+                         "need at least 10.")
+    rng = np.random.default_rng(seed)
+    users = rng.normal(0, 1, (num_users, latent_dim)) / latent_dim ** 0.25
+    videos = rng.normal(0, 1, (num_videos, latent_dim)) / latent_dim ** 0.25
+    quality = rng.normal(0, 1, num_videos)
+    clickbait = rng.exponential(0.7, num_videos)
+    length = rng.lognormal(np.log(6.0), 0.6, num_videos)  # minutes
+    context_w = rng.normal(0, 0.5, (context_dim, latent_dim))
+
+    q_user = rng.integers(num_users, size=num_queries)
+    q_device = rng.integers(len(DEVICES), size=num_queries)
+    q_context = rng.normal(0, 1, (num_queries, context_dim))
+    candidates = np.stack([rng.choice(num_videos, slate_size, replace=False) for _ in range(num_queries)])
+
+    u = users[q_user][:, None, :]                                       # [Q, 1, d]
+    v = videos[candidates]                                              # [Q, K, d]
+    affinity = (u * v).sum(-1) + ((q_context @ context_w)[:, None, :] * v).sum(-1)   # [Q, K]
+    relevance = _sigmoid(affinity + clickbait[candidates] - 1.0)
+    satisfaction = _sigmoid(affinity + quality[candidates] - clickbait[candidates])
+    # the production ranker: sort by a noisy relevance estimate; slot j -> position j + 1
+    order = np.argsort(-(affinity + clickbait[candidates] + rng.normal(0, ranker_noise, affinity.shape)), axis=1)
+    candidates, relevance, satisfaction = (np.take_along_axis(a, order, axis=1)
+                                           for a in (candidates, relevance, satisfaction))
+    position = np.broadcast_to(np.arange(1, slate_size + 1), (num_queries, slate_size))
+    device = np.broadcast_to(q_device[:, None], (num_queries, slate_size))
+    examination = examination_probability(position, device)
+
+    click = rng.random(relevance.shape) < examination * relevance
+    like = click & (rng.random(relevance.shape) < satisfaction ** 2)
+    watch_fraction = np.clip(satisfaction * rng.lognormal(0, 0.25, relevance.shape), 0.02, 1.0)
+    watch_time = watch_fraction * length[candidates]
+    rated = click & (rng.random(relevance.shape) < rated_fraction)
+    rating = np.clip(1.0 + 4.0 * satisfaction + rng.normal(0, 0.5, relevance.shape), 1.0, 5.0)
+
+    # observed features: noisy views of the latent factors, their product, video statistics
+    seen_u = (users + rng.normal(0, 0.3, users.shape))[q_user][:, None, :].repeat(slate_size, axis=1)
+    seen_v = (videos + rng.normal(0, 0.3, videos.shape))[candidates]
+    video_stats = np.stack([quality + rng.normal(0, 0.5, num_videos), clickbait,
+                            np.log(length)], axis=1)[candidates]
+    context = q_context[:, None, :].repeat(slate_size, axis=1)
+    x = np.concatenate([seen_u, seen_v, seen_u * seen_v, video_stats, context], axis=-1)
+
+    def flat(a, dtype):
+        return np.ascontiguousarray(a.reshape(num_queries * slate_size, *a.shape[2:]), dtype=dtype)
+
+    n = num_queries * slate_size
+    tasks = [Task("click", "binary"), Task("watch_time", "regression"),
+             Task("like", "binary"), Task("rating", "regression")]
+    whole = Split(
+        features={"x": flat(x, np.float32), "position": flat(position, np.int32),
+                  "device": flat(device, np.int32)},
+        labels={"click": flat(click, np.int32), "watch_time": flat(np.where(click, watch_time, 0.0), np.float32),
+                "like": flat(like, np.int32), "rating": flat(np.where(rated, rating, 0.0), np.float32)},
+        masks={"click": np.ones(n, np.float32), "watch_time": flat(click, np.float32),
+               "like": np.ones(n, np.float32), "rating": flat(rated, np.float32)},
+        extras={"relevance": flat(relevance, np.float32), "satisfaction": flat(satisfaction, np.float32),
+                "examination": flat(examination, np.float32),
+                "query_id": flat(np.broadcast_to(np.arange(num_queries)[:, None], position.shape), np.int64),
+                "video_id": flat(candidates, np.int32)})
+    query_splits = split_indices(num_queries, seed=seed)
+    tr, va, te = (whole.take((q[:, None] * slate_size + np.arange(slate_size)).reshape(-1))
+                  for q in query_splits)
+    return MultiTaskData("recommendation", tasks, tr, va, te,
+                         description=f"synthetic recommendation log with position bias: {num_queries} queries "
+                                     f"x {slate_size} positions, {num_users} users, {num_videos} videos")
+
+
+def load(fv, seed: int) -> MultiTaskData:
+    """The ``--dataset=recommendation`` source, configured from flags."""
+    return make_recommendation(num_examples=fv.num_examples, slate_size=fv.slate_size, num_users=fv.num_users,
+                               num_videos=fv.num_videos, seed=seed)

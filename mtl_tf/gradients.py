@@ -1,0 +1,274 @@
+"""Gradient-method registry (``--grad_method``) and the step that uses per-task gradients.
+
+A gradient method turns the per-task gradients of the SHARED variables into one update. The
+graded math is in the implementation's ``gradients`` module (pure functions of a [K, P] matrix
+holding the rows of the tasks present this step); this module:
+
+* drops absent tasks' rows before the graded function sees them (``tf.gather`` on the present
+  ids: K varies by step in task-sampled mode, shapes stay symbolic, the step is traced once) and
+  scatters the weights back to [T] for logging;
+* owns the state (PCGrad's seed counter), the representation model for MGDA-UB;
+* runs the step (``gradient_step``): per-task gradients of the shared variables (or of the shared
+  representation), the method's update for them; each task's own variables, the objective's
+  variables and the regularizers take the ordinary gradient of the objective.
+
+Per-task gradient rows are ``(d objective / d L_i) * grad L_i``, so a loss-weighting objective
+(static weights, uncertainty, DWA) composes with any method: the method sees each task's
+gradient as the objective weights it.
+"""
+
+from typing import Dict, Optional
+
+import keras
+import tensorflow as tf
+from absl import flags
+
+from mtl_tf import impl
+from mtl_tf.models import split_variables, variable_owner
+
+flags.DEFINE_float("cagrad_c", 0.5, "CAGrad's conflict-averse radius c (>= 0; 0 gives the mean gradient).",
+                   lower_bound=0.0)
+flags.DEFINE_integer("mgda_max_iterations", 250, "Frank-Wolfe iterations at most for MGDA with > 2 tasks.",
+                     lower_bound=1)
+
+# Per-task gradients by a Python loop of tape.gradient calls over a persistent tape, or by
+# tape.jacobian (pfor). benchmarks/grad_methods.py measures both: on the 2-core CPU the loop was
+# 1.0-2.2x faster for T = 2..8 on shared_bottom (benchmarks/README.md), so the loop is kept.
+JACOBIAN_MODE = "loop"
+
+
+@tf.autograph.experimental.do_not_convert  # called while tracing; importlib has no source for autograph
+def graded(name: str):
+    """The selected implementation's graded module ``name``."""
+    return impl.module(name)
+
+
+def task_losses(outputs, tasks, labels, masks):
+    """(losses [T], present [T] bool) from the model's outputs, via the graded masked means."""
+    per_example = tf.stack([t.loss(labels[t.name], outputs[t.name]) for t in tasks], axis=1)
+    mask = tf.stack([masks[t.name] for t in tasks], axis=1)
+    return graded("optimization").masked_task_losses(per_example, mask)
+
+
+def task_jacobian(tape, losses, sources, mode: Optional[str] = None):
+    """[T, P] per-task gradients of ``losses`` [T] w.r.t. ``sources`` (variables or tensors), flattened.
+
+    ``tape`` must be persistent and have recorded ``losses``. None gradients count as zeros.
+    ``mode``: "loop" or "jacobian"; None reads ``JACOBIAN_MODE`` at trace time.
+    """
+    mode = mode or JACOBIAN_MODE
+    flatten = graded("optimization").flatten_gradients
+    num = losses.shape[0]
+    if mode == "jacobian":
+        jac = tape.jacobian(losses, sources, experimental_use_pfor=True)
+        parts = [tf.zeros([num, _size(s)], losses.dtype) if j is None else tf.reshape(j, [num, -1])
+                 for j, s in zip(jac, sources)]
+        return tf.concat(parts, axis=1)
+    if mode == "loop":
+        # losses[i] taken outside the tape would not be recorded: select row i by output_gradients
+        return tf.stack([flatten(tape.gradient(losses, sources, output_gradients=tf.one_hot(i, num)), sources)
+                         for i in range(num)])
+    raise ValueError(f"mode must be 'loop' or 'jacobian', got {mode!r}.")
+
+
+def _size(source):
+    shape = tf.shape(source) if isinstance(source, tf.Tensor) else source.shape
+    return tf.reduce_prod(shape)
+
+
+class GradientMethod(tf.Module):
+    """Base: ``combine(grads [T, P], present [T]) -> (update [P], weights [T])``.
+
+    Subclasses implement ``_combine(rows [K, P]) -> (update, weights [K])`` on present rows.
+    ``uses_representation``: per-task gradients are taken w.r.t. the shared representation
+    (``forward`` returns it) instead of the shared variables.
+    """
+
+    uses_representation = False
+
+    def __init__(self, tasks, name=None):
+        super().__init__(name=name)
+        self.tasks = list(tasks)
+        self._weights = tf.Variable(tf.ones([len(self.tasks)]), trainable=False, name="task_weights")
+
+    def forward(self, model, features):
+        """(outputs, representation or None) of a training-mode forward pass."""
+        return model(features, training=True), None
+
+    def combine(self, grads, present):
+        """The method on the present tasks' rows; weights of absent tasks are 0."""
+        ids = tf.cast(tf.where(present)[:, 0], tf.int32)
+        num = len(self.tasks)
+
+        def some():
+            update, w = self._combine(tf.gather(grads, ids))
+            return update, tf.scatter_nd(ids[:, None], w, [num])
+
+        update, weights = tf.cond(tf.size(ids) > 0, some,
+                                  lambda: (tf.zeros_like(grads[0]), tf.zeros([num], grads.dtype)))
+        self._weights.assign(weights)
+        return update, weights
+
+    def _combine(self, rows):
+        raise NotImplementedError
+
+    def task_weights(self):
+        """[T] weights of the last update's combination (for TensorBoard)."""
+        return self._weights.read_value()
+
+
+class PCGrad(GradientMethod):
+    """PCGrad with a fresh stateless-random order per task and step: seed (run seed, call count)."""
+
+    def __init__(self, tasks, seed: int = 0, name=None):
+        super().__init__(tasks, name=name)
+        self.seed = seed
+        self.calls = tf.Variable(0, dtype=tf.int64, trainable=False, name="calls")
+
+    def _combine(self, rows):
+        seed = tf.stack([tf.constant(self.seed, tf.int64), self.calls.read_value()])
+        self.calls.assign_add(1)
+        return graded("gradients").pcgrad(rows, seed)
+
+
+class MGDA(GradientMethod):
+    def __init__(self, tasks, max_iterations: int = 250, name=None):
+        super().__init__(tasks, name=name)
+        self.max_iterations = max_iterations
+
+    def _combine(self, rows):
+        return graded("gradients").mgda(rows, max_iterations=self.max_iterations)
+
+
+class MGDAUB(MGDA):
+    """MGDA on the gradients w.r.t. the shared representation Z (one backward per task through
+    the heads only); the shared variables then get grad of sum_i alpha_i L_i."""
+
+    uses_representation = True
+
+    def __init__(self, tasks, model, max_iterations: int = 250, name=None):
+        super().__init__(tasks, max_iterations, name=name)
+        rep = shared_representation(model, tasks)
+        self._rep_model = keras.Model(model.input, [rep, model.output])
+
+    def forward(self, model, features):
+        rep, outputs = self._rep_model(features, training=True)
+        return outputs, rep
+
+
+class CAGrad(GradientMethod):
+    def __init__(self, tasks, c: float = 0.5, name=None):
+        super().__init__(tasks, name=name)
+        self.c = c
+
+    def _combine(self, rows):
+        return graded("gradients").cagrad(rows, c=self.c)
+
+
+class IMTL(GradientMethod):
+    def _combine(self, rows):
+        return graded("gradients").imtl_g(rows)
+
+
+GRAD_METHODS: Dict[str, Optional[type]] = {"none": None, "pcgrad": PCGrad, "mgda": MGDA, "mgda_ub": MGDAUB,
+                                           "cagrad": CAGrad, "imtl": IMTL}
+
+flags.DEFINE_enum("grad_method", "none", list(GRAD_METHODS),
+                  "How per-task gradients of the shared variables become one update: none (back-propagate "
+                  "the objective), pcgrad, mgda (min-norm, Frank-Wolfe), mgda_ub (MGDA on the shared "
+                  "representation), cagrad, imtl (IMTL-G).")
+
+
+def make_grad_method(name: str, model, tasks, objective, flag_values=None, seed: int = 0):
+    """The ``--grad_method`` called ``name`` (None for "none"); ValueError, one line, if it cannot
+    work with ``objective`` or ``model``."""
+    if name not in GRAD_METHODS:
+        raise ValueError(f"Unknown grad_method {name!r}; choose one of {sorted(GRAD_METHODS)}.")
+    if name == "none":
+        return None
+    if not getattr(objective, "combines_with_gradient_methods", True):
+        raise ValueError(f"--objective={objective.flag_name} cannot be combined with --grad_method={name}: "
+                         f"{objective.why_not_combinable}; use --grad_method=none.")
+    if not split_variables(model, tasks)[0]:
+        raise ValueError(f"--grad_method={name} combines the tasks' gradients of the SHARED variables, and model "
+                         f"{model.name!r} has none (every variable belongs to one task); use --grad_method=none.")
+    fv = flag_values if flag_values is not None else flags.FLAGS
+    if name == "pcgrad":
+        return PCGrad(tasks, seed=seed)
+    if name == "mgda":
+        return MGDA(tasks, fv.mgda_max_iterations)
+    if name == "mgda_ub":
+        return MGDAUB(tasks, model, fv.mgda_max_iterations)
+    if name == "cagrad":
+        return CAGrad(tasks, fv.cagrad_c)
+    return IMTL(tasks)
+
+
+def shared_representation(model, tasks):
+    """The shared representation Z for MGDA-UB: the output of the shared layer closest to the
+    outputs (latest in ``model.layers``) such that every task output depends on Z and reaches no
+    shared trainable layer except through Z. ValueError (one line) if the model has none."""
+    names = [t.name for t in tasks]
+    outputs = model.output if isinstance(model.output, dict) else dict(zip(names, model.outputs))
+    for layer in reversed(model.layers):
+        if not layer.trainable_weights or _owner(layer, names) is not None or len(layer._inbound_nodes) != 1:
+            continue
+        z = layer.output
+        if all(_only_through(outputs[n], z, names) for n in names):
+            return z
+    raise ValueError(f"--grad_method=mgda_ub needs one shared representation that every task's output reads "
+                     f"and that all shared weights feed; model {model.name!r} has none (use --grad_method=mgda).")
+
+
+def _owner(layer, task_names):
+    return variable_owner(layer.trainable_weights[0], task_names) if layer.trainable_weights else None
+
+
+def _only_through(output, z, task_names) -> bool:
+    """Whether ``output`` depends on ``z`` and on shared trainable layers only through ``z``."""
+    stack, seen, found = [output], set(), False
+    while stack:
+        t = stack.pop()
+        if t is z:
+            found = True
+            continue
+        if id(t) in seen:
+            continue
+        seen.add(id(t))
+        op, node_index, _ = t._keras_history
+        if op.trainable_weights and _owner(op, task_names) is None:
+            return False
+        stack.extend(op._inbound_nodes[node_index].input_tensors)
+    return found
+
+
+def gradient_step(model, optimizer, objective, method: GradientMethod, tasks, batch):
+    """One step with a gradient method; returns the same dict as ``optimization.train_step``."""
+    features, labels, masks = batch
+    opt = graded("optimization")
+    shared, own = split_variables(model, tasks)
+    rest = [v for n in own for v in own[n]] + list(objective.trainable_variables)
+    with tf.GradientTape(persistent=True) as tape:
+        outputs, rep = method.forward(model, features)
+        losses, present = task_losses(outputs, tasks, labels, masks)
+        total = objective(losses, present)
+        regularization = tf.add_n(model.losses) if model.losses else tf.constant(0.0)
+        total = total + regularization
+    scale = tape.gradient(total, losses)
+    scale = tf.zeros_like(losses) if scale is None else scale   # d objective / d L_i
+    sources = [rep] if method.uses_representation else shared
+    rows = task_jacobian(tape, losses, sources) * scale[:, None]
+    update, weights = method.combine(rows, present)
+    if method.uses_representation:
+        grads = tape.gradient(losses, shared, output_gradients=weights * scale)
+        shared_grads = [tf.zeros_like(v) if g is None else g for g, v in zip(grads, shared)]
+    else:
+        shared_grads = opt.unflatten_gradients(update, shared)
+    if model.losses:
+        reg = tape.gradient(regularization, shared)
+        shared_grads = [g if r is None else g + r for g, r in zip(shared_grads, reg)]
+    rest_grads = tape.gradient(total, rest)
+    del tape
+    pairs = list(zip(shared_grads, shared)) + [(g, v) for g, v in zip(rest_grads, rest) if g is not None]
+    optimizer.apply_gradients(pairs)
+    return {"loss": total, "task_losses": losses, "present": present}

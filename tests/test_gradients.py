@@ -1,0 +1,306 @@
+"""Gradient methods: property tests (graded) and the framework glue (absent tasks, MGDA-UB, CLI errors)."""
+
+import itertools
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from mtl_tf import impl
+from mtl_tf.gradients import CAGrad, IMTL, MGDA, PCGrad, shared_representation, task_jacobian
+from mtl_tf.models import model_inputs, split_variables, task_layer_name
+from mtl_tf.tasks import Task
+from conftest import REPO, describe
+
+
+def gm():
+    return impl.module("gradients")
+
+
+# Every method as f(grads) -> (update, weights), and the combination identical gradients must give:
+# "sum" (k * g) or "mean" (g).
+METHODS = {
+    "sum_gradients": (lambda g: gm().sum_gradients(g), "sum"),
+    "pcgrad": (lambda g: gm().pcgrad(g, tf.constant([1, 2], tf.int64)), "sum"),
+    "mgda": (lambda g: gm().mgda(g), "mean"),
+    "cagrad": (lambda g: gm().cagrad(g, c=0.5), "mean"),
+    "imtl_g": (lambda g: gm().imtl_g(g), "mean"),
+}
+ORDER_INVARIANT = ["sum_gradients", "mgda", "cagrad", "imtl_g"]
+
+
+def run(name, grads):
+    update, weights = METHODS[name][0](tf.constant(np.asarray(grads, np.float32)))
+    return np.asarray(update), np.asarray(weights)
+
+
+def random_grads(k, p=7, seed=0):
+    g = np.random.default_rng(seed).normal(size=(k, p)).astype(np.float32)
+    g[0] *= 3.0  # unequal norms
+    return g
+
+
+@pytest.mark.points(2)
+@pytest.mark.parametrize("name", sorted(METHODS))
+@pytest.mark.parametrize("k", [1, 3])
+def test_identical_gradients_give_the_plain_combination(name, k):
+    """When every task has the same gradient there is no conflict: the method is the plain sum or mean."""
+    g = np.array([1.0, -2.0, 0.5, 3.0], np.float32)
+    update, weights = run(name, np.tile(g, (k, 1)))
+    kind = METHODS[name][1]
+    expected = g * (k if kind == "sum" else 1)
+    np.testing.assert_allclose(update, expected, rtol=1e-4, atol=1e-5, err_msg=(
+        f"{name} with {k} identical gradient(s) {g}: expected the plain {kind} {expected}, got {describe(update)}"))
+    assert weights.shape == (k,), f"{name} must return one weight per task row: expected ({k},), got {describe(weights)}"
+
+
+@pytest.mark.points(2)
+@pytest.mark.parametrize("name", sorted(METHODS))
+def test_update_is_the_weighted_combination_it_reports(name):
+    """update == sum_k weights[k] * grads[k], so the logged weights are the truth."""
+    g = random_grads(3)
+    g[1] = -0.7 * g[0] + 0.1 * g[1]  # a conflict
+    update, weights = run(name, g)
+    assert update.shape == (g.shape[1],), f"{name}: expected update shape ({g.shape[1]},), got {describe(update)}"
+    np.testing.assert_allclose(update, weights @ g, rtol=1e-4, atol=1e-4, err_msg=(
+        f"{name}: update {update} is not weights @ grads = {weights @ g} (weights {weights})"))
+
+
+@pytest.mark.points(2)
+@pytest.mark.parametrize("name", ORDER_INVARIANT)
+def test_invariant_to_task_order(name):
+    """Permuting the tasks permutes the weights and leaves the update unchanged."""
+    g = random_grads(4, seed=3)
+    perm = [2, 0, 3, 1]
+    u1, w1 = run(name, g)
+    u2, w2 = run(name, g[perm])
+    np.testing.assert_allclose(u2, u1, rtol=2e-3, atol=2e-4, err_msg=f"{name}: the update changed when the "
+                               f"tasks were reordered: {u1} vs {u2}")
+    np.testing.assert_allclose(w2, w1[perm], rtol=2e-2, atol=2e-3,
+                               err_msg=f"{name}: weights should follow the tasks: {w1[perm]} vs {w2}")
+
+
+@pytest.mark.points(1)
+def test_sum_gradients_hand_computed():
+    update, weights = run("sum_gradients", [[1.0, 2.0], [3.0, -1.0]])
+    np.testing.assert_allclose(update, [4.0, 1.0], err_msg=f"expected [1+3, 2-1] = [4, 1], got {describe(update)}")
+    np.testing.assert_allclose(weights, [1.0, 1.0], err_msg=f"expected weights [1, 1], got {describe(weights)}")
+
+
+# ---- PCGrad -------------------------------------------------------------------------------------------
+
+def _pc_reference(g, i, order):
+    v = g[i].copy()
+    for j in order:
+        d = v @ g[j]
+        if d < 0:
+            v = v - d / (g[j] @ g[j] + 1e-12) * g[j]
+    return v
+
+
+@pytest.mark.points(2)
+def test_pcgrad_two_tasks_hand_computed_and_no_conflict_left():
+    """T = 2, g1 = [1, 0], g2 = [-1, 1]: g1^PC = [0.5, 0.5], g2^PC = [0, 1]; update [0.5, 1.5]."""
+    g = np.array([[1.0, 0.0], [-1.0, 1.0]], np.float32)
+    update, weights = run("pcgrad", g)
+    np.testing.assert_allclose(update, [0.5, 1.5], atol=1e-5, err_msg=(
+        "g1 . g2 = -1 < 0, so g1 -> g1 - (-1/2) g2 = [0.5, 0.5] and g2 -> g2 - (-1/1) g1 = [0, 1]; "
+        f"their sum is [0.5, 1.5]; got {describe(update)}"))
+    np.testing.assert_allclose(weights, [2.0, 1.5], atol=1e-5, err_msg=(
+        f"update = 2 g1 + 1.5 g2, so weights should be [2, 1.5]; got {describe(weights)}"))
+    for _ in range(5):
+        g = np.random.default_rng(_).normal(size=(2, 6)).astype(np.float32)
+        pc = [_pc_reference(g, 0, [1]), _pc_reference(g, 1, [0])]
+        update, _w = run("pcgrad", g)
+        np.testing.assert_allclose(update, pc[0] + pc[1], rtol=1e-4, atol=1e-5)
+        assert pc[0] @ g[1] >= -1e-5 and pc[1] @ g[0] >= -1e-5
+
+
+@pytest.mark.points(2)
+def test_pcgrad_projects_on_original_gradients_in_a_seeded_random_order():
+    """T = 3 with conflicts: the update is one of the 2^3 results of projecting each g_i on the ORIGINAL
+    other gradients in some order; the same seed gives the same result, other seeds reach other orders."""
+    g = np.array([[1.0, 0.0, 0.0], [-0.8, 1.0, 0.0], [-0.5, -0.9, 1.0]], np.float32)
+    candidates = []
+    for orders in itertools.product(*[list(itertools.permutations([j for j in range(3) if j != i]))
+                                      for i in range(3)]):
+        candidates.append(sum(_pc_reference(g, i, order) for i, order in enumerate(orders)))
+    seen = set()
+    for s in range(12):
+        seed = tf.constant([7, s], tf.int64)
+        u = np.asarray(gm().pcgrad(tf.constant(g), seed)[0])
+        again = np.asarray(gm().pcgrad(tf.constant(g), seed)[0])
+        np.testing.assert_allclose(u, again, err_msg="pcgrad must be deterministic for a given seed")
+        dist = [np.abs(u - c).max() for c in candidates]
+        assert min(dist) < 1e-4, (
+            f"update {u} is not the sum of sequential projections of each g_i on the original g_j (in any "
+            f"order); closest candidate {candidates[int(np.argmin(dist))]}. Project on the ORIGINAL g_j, "
+            "not on its projected version")
+        seen.add(int(np.argmin(dist)))
+    assert len(seen) > 1, "12 different seeds all gave the same task order: draw a fresh random order per seed"
+
+
+# ---- MGDA ---------------------------------------------------------------------------------------------
+
+def _grid_min_norm(g, n=200):
+    best = np.inf
+    k = len(g)
+    for a in itertools.product(np.linspace(0, 1, n + 1), repeat=k - 1):
+        if sum(a) <= 1 + 1e-9:
+            w = np.array(list(a) + [1 - sum(a)])
+            best = min(best, np.linalg.norm(w @ g))
+    return best
+
+
+@pytest.mark.points(3)
+@pytest.mark.parametrize("k", [2, 3])
+def test_mgda_is_the_min_norm_point_of_the_hull(k):
+    """Weights on the simplex; ||update|| <= every ||g_i|| and <= ||mean||; equals a brute-force grid minimum."""
+    for seed in range(3):
+        g = random_grads(k, p=5, seed=seed)
+        update, weights = run("mgda", g)
+        assert np.all(weights >= -1e-6) and abs(weights.sum() - 1) < 1e-4, (
+            f"MGDA weights must lie on the simplex (>= 0, sum 1); got {describe(weights)}")
+        norm = np.linalg.norm(update)
+        assert norm <= np.linalg.norm(g, axis=1).min() + 1e-5, (
+            f"||update|| = {norm:.5f} exceeds the smallest task gradient norm {np.linalg.norm(g, axis=1).min():.5f}")
+        assert norm <= np.linalg.norm(g.mean(0)) + 1e-5, f"||update|| = {norm:.5f} exceeds ||mean gradient||"
+        grid = _grid_min_norm(g, 400 if k == 2 else 120)
+        assert norm <= grid + 1e-3 and norm >= grid - 2e-2, (
+            f"k={k}, seed {seed}: min-norm found {norm:.5f}, brute-force grid minimum {grid:.5f}")
+
+
+@pytest.mark.points(2)
+def test_mgda_two_tasks_closed_form():
+    """g1 = [1, 0], g2 = [0, 2]: gamma = (4 - 0) / 5 = 0.8 on g1; update [0.8, 0.4]."""
+    update, weights = run("mgda", [[1.0, 0.0], [0.0, 2.0]])
+    np.testing.assert_allclose(weights, [0.8, 0.2], atol=1e-6, err_msg=(
+        f"gamma = (g2.g2 - g1.g2) / ||g1 - g2||^2 = 4/5; expected weights [0.8, 0.2], got {describe(weights)}"))
+    np.testing.assert_allclose(update, [0.8, 0.4], atol=1e-6)
+    gamma = float(gm().min_norm_two(tf.constant(1.0), tf.constant(2.0), tf.constant(1.0)))
+    assert gamma == pytest.approx(0.5), f"g1 = g2 (||g1 - g2|| = 0) should give gamma = 0.5, got {gamma}"
+    clipped = float(gm().min_norm_two(tf.constant(1.0), tf.constant(2.0), tf.constant(9.0)))
+    assert clipped == pytest.approx(1.0), f"gamma = (9-2)/(1-4+9) > 1 must clip to 1, got {clipped}"
+
+
+# ---- CAGrad, IMTL-G -------------------------------------------------------------------------------------
+
+@pytest.mark.points(2)
+def test_cagrad_matches_a_grid_search_and_reduces_to_the_mean_at_c0():
+    g = np.array([[2.0, 0.0, 0.0], [-1.0, 1.0, 0.5]], np.float32)
+    mean_update, _ = gm().cagrad(tf.constant(g), c=0.0)
+    np.testing.assert_allclose(np.asarray(mean_update), g.mean(0), atol=1e-5,
+                               err_msg="c = 0 must give the mean gradient")
+    c = 0.5
+    g0 = g.mean(0)
+    best, best_w = np.inf, None
+    for a in np.linspace(0, 1, 20001):
+        w = np.array([a, 1 - a])
+        gw = w @ g
+        f = gw @ g0 + c * np.linalg.norm(g0) * np.linalg.norm(gw)
+        if f < best:
+            best, best_w = f, w
+    gw = best_w @ g
+    expected = (g0 + c * np.linalg.norm(g0) / np.linalg.norm(gw) * gw) / (1 + c)
+    update, _ = run("cagrad", g)
+    np.testing.assert_allclose(update, expected, atol=2e-3, err_msg=(
+        f"CAGrad (c=0.5) expected {expected} from a grid search over w, got {describe(update)}"))
+
+
+@pytest.mark.points(2)
+def test_imtl_g_projections_on_unit_gradients_are_equal():
+    for k in (2, 3, 4):
+        g = random_grads(k, p=6, seed=k)
+        update, weights = run("imtl_g", g)
+        proj = (g / np.linalg.norm(g, axis=1, keepdims=True)) @ update
+        np.testing.assert_allclose(proj, np.full(k, proj[0]), rtol=1e-3, atol=1e-4, err_msg=(
+            f"IMTL-G's update must have the same projection on every unit task gradient; got {proj}"))
+        assert abs(weights.sum() - 1) < 1e-4, f"IMTL-G weights must sum to 1, got {describe(weights)}"
+
+
+# ---- flatten / unflatten (graded, optimization) -----------------------------------------------------------
+
+@pytest.mark.points(1)
+def test_flatten_and_unflatten_gradients_round_trip():
+    opt = impl.module("optimization")
+    variables = [tf.Variable(tf.zeros([2, 3])), tf.Variable(tf.zeros([4])), tf.Variable(tf.zeros([1, 1]))]
+    grads = [tf.reshape(tf.range(6, dtype=tf.float32), [2, 3]), None, tf.constant([[7.0]])]
+    flat = np.asarray(opt.flatten_gradients(grads, variables))
+    np.testing.assert_allclose(flat, [0, 1, 2, 3, 4, 5, 0, 0, 0, 0, 7], err_msg=(
+        f"expected the 6 entries of the first gradient, 4 zeros for the None gradient, then 7; got {describe(flat)}"))
+    back = opt.unflatten_gradients(tf.constant(flat), variables)
+    assert [tuple(b.shape) for b in back] == [(2, 3), (4,), (1, 1)], \
+        f"unflatten must give the variables' shapes, got {[tuple(b.shape) for b in back]}"
+    np.testing.assert_allclose(np.asarray(back[0]), np.asarray(grads[0]))
+
+
+# ---- framework: absent tasks, weights, representation, CLI ----------------------------------------------
+
+@pytest.mark.parametrize("method", [PCGrad, MGDA, CAGrad, IMTL])
+def test_absent_tasks_change_nothing(method):
+    """Absent tasks' rows (whatever they hold) never reach the method; their weight is 0."""
+    tasks = [Task(n, "regression") for n in "abcd"]
+    g = random_grads(4, seed=5)
+    present = tf.constant([True, False, True, False])
+    garbage = g.copy()
+    garbage[[1, 3]] = [1e6, -3.0, 0, 0, 0, 0, 9.0]
+    u_all, w_all = method(tasks).combine(tf.constant(garbage), present)
+    u_sub, w_sub = method(tasks[:2]).combine(tf.constant(g[[0, 2]]), tf.constant([True, True]))
+    np.testing.assert_allclose(np.asarray(u_all), np.asarray(u_sub), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(np.asarray(w_all)[[0, 2]], np.asarray(w_sub), rtol=1e-4, atol=1e-5)
+    assert np.all(np.asarray(w_all)[[1, 3]] == 0)
+
+
+def test_per_task_gradients_loop_and_jacobian_agree():
+    tasks = [Task("a", "regression"), Task("b", "regression")]
+    inputs = model_inputs((3,))
+    h = keras.layers.Dense(4, name="shared.0")(inputs["x"])
+    model = keras.Model(inputs, {t.name: keras.layers.Dense(1, name=task_layer_name(t.name, "out"))(h)
+                                 for t in tasks})
+    shared, _ = split_variables(model, tasks)
+    x = tf.random.stateless_normal([5, 3], seed=[0, 1])
+    with tf.GradientTape(persistent=True) as tape:
+        out = model({"x": x, "task": tf.zeros([5], tf.int32)})
+        losses = tf.stack([tf.reduce_mean(out["a"] ** 2), tf.reduce_mean(out["b"])])
+    loop = task_jacobian(tape, losses, shared, "loop")
+    jac = task_jacobian(tape, losses, shared, "jacobian")
+    assert loop.shape == (2, 3 * 4 + 4)
+    np.testing.assert_allclose(np.asarray(loop), np.asarray(jac), rtol=1e-5, atol=1e-6)
+    assert float(tf.norm(loop[0])) > 0 and float(tf.norm(loop[1])) > 0
+
+
+def _two_branch_model(tasks):
+    """Each task reads its own shared layer: there is no single shared representation."""
+    inputs = model_inputs((3,))
+    outs = {}
+    for i, t in enumerate(tasks):
+        h = keras.layers.Dense(4, name=f"branch{i}")(inputs["x"])
+        outs[t.name] = keras.layers.Dense(1, name=task_layer_name(t.name, "out"))(h)
+    return keras.Model(inputs, outs)
+
+
+def test_mgda_ub_finds_the_shared_representation_or_fails_clearly():
+    from mtl_tf.models import build_model
+    tasks = [Task("a", "regression"), Task("b", "regression")]
+    model = build_model("shared_bottom", (5,), tasks)
+    z = shared_representation(model, tasks)
+    assert z is model.get_layer("shared.1").output
+    with pytest.raises(ValueError, match="mgda_ub needs one shared representation"):
+        shared_representation(_two_branch_model(tasks), tasks)
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--objective=minmax", "--grad_method=mgda"], "cannot be combined with --grad_method=mgda"),
+    (["--objective=weighted", "--task_weights=1,2,3"], "--task_weights has 3 value(s) but the data has 2 tasks"),
+])
+def test_mtl_train_rejects_bad_combinations_in_one_line(tmp_path, args, message):
+    proc = subprocess.run([sys.executable, "-m", "mtl_tf.train", "--steps=1", f"--run_dir={tmp_path}", *args],
+                          cwd=REPO, capture_output=True, text=True, timeout=120,
+                          env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("mtl-train: error:")]
+    assert len(lines) == 1 and message in lines[0], proc.stderr[-2000:]
