@@ -5,6 +5,8 @@ setup(
     version="0.1.0",
     description="A Keras/TensorFlow toolkit that teaches and runs multi-task learning.",
     python_requires=">=3.10",
+    package_data={"mtl_tf.grading": ["templates/*"]},
+    include_package_data=True,
     packages=find_packages(include=["mtl_tf", "mtl_tf.*", "solutions", "homework"]),
     install_requires=["tensorflow>=2.16", "tensorflow-datasets", "tensorboard", "numpy", "absl-py"],
     extras_require={"test": ["pytest", "pytest-timeout"], "plots": ["matplotlib"]},

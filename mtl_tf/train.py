@@ -24,6 +24,7 @@ from mtl_tf.data import DATASETS, DataError, load_dataset  # noqa: E402
 from mtl_tf.gradients import make_grad_method  # noqa: E402  (defines --grad_method and its flags)
 from mtl_tf.models import BUILDERS, build_model  # noqa: E402
 from mtl_tf.objectives import OBJECTIVES, make_objective  # noqa: E402
+from mtl_tf.export import export  # noqa: E402
 
 FLAGS = flags.FLAGS
 
@@ -90,7 +91,8 @@ def run_training(fv=FLAGS) -> dict:
     run_dir = fv.run_dir or default_run_dir(fv)
     config = TrainConfig(steps=fv.steps, batch_size=fv.batch_size, tasks_per_step=fv.tasks_per_step,
                          learning_rate=fv.learning_rate, seed=fv.seed, eval_every=fv.eval_every,
-                         log_every=fv.log_every, data_mode=fv.data_mode, run_dir=run_dir,
+                         log_every=fv.log_every, data_mode=fv.data_mode, task_sampling=fv.task_sampling,
+                         run_dir=run_dir,
                          progress=not fv.quiet)
     print(f"mtl-train: {fv.model} on {data.name} ({len(data.tasks)} tasks: "
           f"{', '.join(t.name + '/' + t.kind for t in data.tasks)}), objective {fv.objective}, "
@@ -105,7 +107,7 @@ def run_training(fv=FLAGS) -> dict:
                          "grad_method": fv.grad_method,
                          "data_mode": fv.data_mode, "seed": fv.seed, "impl": impl.package_name()}
     to_json(results, os.path.join(run_dir, "metrics.json"))
-    model.save(os.path.join(run_dir, "model.keras"))
+    export(model, data.tasks, run_dir)  # model.keras + saved_model/ (serving signature)
     print(f"\nTest metrics after {fv.steps} steps ({results['steps_per_second']:.0f} steps/s), "
           "baseline = predict the training mean:")
     print(format_table(data.tasks, results["tasks"], results["baseline"]))

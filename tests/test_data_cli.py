@@ -61,15 +61,7 @@ def test_helpfull_lists_every_dataset_and_the_data_flags():
         assert name in text, f"{name} missing from mtl-train --helpfull"
 
 
-# Keras 3 maps a dict of inputs onto a functional model's inputs by flattening the whole dict, so
-# extra keys ("position", "device") shift "x" and "task"; the Trainer must feed only the model's
-# inputs (task_sampled_dataset / joint_dataset take feature_keys=list(model.input)).
-_EXTRA_KEYS = pytest.mark.xfail(strict=True, reason="Trainer feeds every feature key; a model with only "
-                                "{'x', 'task'} inputs rejects extra keys (lead: pass feature_keys)")
-
-
-@pytest.mark.parametrize("name", [pytest.param(n, marks=_EXTRA_KEYS) if n == "recommendation" else n
-                                  for n in OFFLINE])
+@pytest.mark.parametrize("name", OFFLINE)
 def test_flag_file_trains_on_embedded_data(name, tmp_path):
     from mtl_tf.train import run_training
     path = os.path.join(REPO, "flags", f"data_{name}.flags")

@@ -1,6 +1,7 @@
 """mtl-train as a user runs it: bad flags, a short run, flags.txt replay."""
 
 import json
+import re
 import os
 import subprocess
 import sys
@@ -35,7 +36,11 @@ def test_bad_flag_is_one_clear_line(flag, words, tmp_path):
 
 def test_helpfull_lists_enum_values():
     proc = mtl_train("--helpfull")
-    assert "<shared_bottom>" in proc.stdout and "correlated_regression" in proc.stdout
+    text = "".join(proc.stdout.split())  # absl wraps long enums mid-word
+    models = re.search(r"--model:<([a-z_|]+)>", text)
+    assert models and "shared_bottom" in models.group(1).split("|"), proc.stdout[-3000:]
+    datasets = re.search(r"--dataset:<([a-z_0-9|]+)>", text)
+    assert datasets and "correlated_regression" in datasets.group(1).split("|")
 
 
 def test_short_run_writes_a_replayable_run(tmp_path):

@@ -10,6 +10,11 @@ import tensorflow as tf
 from mtl_tf.tasks import HEADLINE_METRIC
 
 
+def model_feature_keys(model):
+    """The feature keys a contract model takes (its dict inputs other than "task")."""
+    return [k for k in model.input if k != "task"]
+
+
 class Predictor:
     """Batched, compiled ``model(features, training=False)`` over a whole split.
 
@@ -19,6 +24,7 @@ class Predictor:
     def __init__(self, model, batch_size: int = 1024):
         self.model = model
         self.batch_size = batch_size
+        self.keys = model_feature_keys(model)
         self._fn = tf.function(lambda features: model(features, training=False))
 
     def __call__(self, split) -> Dict[str, np.ndarray]:
@@ -26,7 +32,7 @@ class Predictor:
         n, b = split.size, self.batch_size
         chunks = []
         for start in range(0, n, b):
-            features = {k: v[start:start + b] for k, v in split.features.items()}
+            features = {k: split.features[k][start:start + b] for k in self.keys}
             pad = b - features["x"].shape[0]
             if pad:
                 features = {k: np.concatenate([v, np.zeros((pad, *v.shape[1:]), v.dtype)])

@@ -19,6 +19,7 @@ from mtl_tf import impl
 from mtl_tf.gradients import gradient_step
 from mtl_tf.data import joint_dataset, task_sampled_dataset
 from mtl_tf.training import evaluation
+from mtl_tf.training.evaluation import model_feature_keys
 from mtl_tf.training.progress import Progress
 
 
@@ -36,6 +37,7 @@ class TrainConfig:
     eval_every: int = 500            # 0: evaluate only at the end
     log_every: int = 50
     data_mode: str = "task_sampled"  # or "joint"
+    task_sampling: str = "uniform"   # or "proportional" (by labelled examples per task)
     run_dir: Optional[str] = None    # None: write nothing
     progress: bool = True
 
@@ -77,9 +79,12 @@ class Trainer:
 
     def dataset(self) -> tf.data.Dataset:
         c = self.config
+        keys = model_feature_keys(self.model)  # Keras 3 maps dict inputs by position: feed only the model's
         if c.data_mode == "joint":
-            return joint_dataset(self.data.train, self.tasks, c.batch_size * self.tasks_per_step, c.seed)
-        return task_sampled_dataset(self.data.train, self.tasks, self.tasks_per_step, c.batch_size, c.seed)
+            return joint_dataset(self.data.train, self.tasks, c.batch_size * self.tasks_per_step, c.seed,
+                                 feature_keys=keys)
+        return task_sampled_dataset(self.data.train, self.tasks, self.tasks_per_step, c.batch_size, c.seed,
+                                    sampling=c.task_sampling, feature_keys=keys)
 
     def evaluate(self, split_name: str = "validation"):
         split = self.data.splits()[split_name]
