@@ -15,5 +15,7 @@ setup(
         "mtl-assign=mtl_tf.grading.assign:run",
         "mtl-grade=mtl_tf.grading.grade:run",
         "mtl-data=mtl_tf.data.describe:run",
+        "mtl-transfer=mtl_tf.transfer_experiment:run",
+        "mtl-report=mtl_tf.report.cli:run",
     ]},
 )

@@ -1,85 +1,130 @@
 """Compiled task-sampled step vs keras Model.fit: steps/s on the same model, data and batch.
 
-Both sides train the same architecture (fresh copy, same seed) on the same task-sampled
-tf.data stream; fit uses one loss per output with the task masks as sample weights, which is
-the same masked objective. Runs alternate A/B for several repeats in one process; the table
-shows medians and the last line is JSON with the ratio.
+For each configuration (``--configs``: model/dataset/backbone), three sides train fresh copies of
+the same architecture (``mtl_tf.models.build_model``, same seed) on the same task-sampled
+``Trainer.dataset()`` stream:
 
-  python benchmarks/step_vs_fit.py [--model=shared_bottom] [--steps=300] [--repeats=3]
+* ``Trainer step``: ``Trainer._train_step(next(iterator))`` from Python, as ``Trainer.fit`` does;
+* ``Trainer step, XLA``: the same with ``TrainConfig(jit_compile=True)`` (issue 9's optional XLA);
+* ``Model.fit``: one loss per output with the task masks as sample weights (the same masked
+  objective), timed from each epoch's begin to its end (fit's setup not counted).
+
+Each side keeps its model, optimizer and iterator; repeats alternate the sides (``--steps``
+steps each) in one process and the table shows medians. The last line is JSON with the ratios.
+
+  python benchmarks/step_vs_fit.py [--configs=mmoe/correlated_regression/mlp,multi_head/images/conv]
+                                   [--steps=300] [--repeats=5]
 """
 
-import os
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import _bench  # noqa: F401  (repo on sys.path, TF log level)
 
 import json  # noqa: E402
-import platform  # noqa: E402
-import statistics  # noqa: E402
 import time  # noqa: E402
 
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from absl import app, flags  # noqa: E402
+from absl.testing import flagsaver  # noqa: E402
 
+import mtl_tf.train  # noqa: E402,F401  (defines the model/data flags)
 from mtl_tf.data import load_dataset  # noqa: E402
 from mtl_tf.models import build_model  # noqa: E402
 from mtl_tf.objectives import make_objective  # noqa: E402
 from mtl_tf.training import TrainConfig, Trainer  # noqa: E402
-import mtl_tf.train  # noqa: E402,F401  (defines the model/data flags)
 
 FLAGS = flags.FLAGS
-flags.DEFINE_integer("repeats", 3, "A/B repeats (median reported).")
-flags.DEFINE_integer("warmup", 20, "Untimed steps before timing (tracing, pipeline warm-up).")
+flags.DEFINE_integer("repeats", 5, "A/B repeats (median reported).")
+flags.DEFINE_integer("warmup", 20, "Untimed steps per side before timing (tracing, pipeline warm-up).")
+flags.DEFINE_list("configs", ["mmoe/correlated_regression/mlp", "multi_head/images/conv"],
+                  "model/dataset/backbone triples to compare.")
+flags.DEFINE_bool("xla", True, "Also time the step with jit_compile=True.")
 
 
-def time_custom_step(data, steps):
+def trainer_side(data, jit_compile: bool, next_in_graph: bool = False):
+    """() -> steps/s of the next ``--steps`` Trainer steps (fresh model; traced during warm-up).
+
+    next_in_graph: the step takes the iterator and calls ``next`` inside the compiled function
+    (as Model.fit does) instead of receiving the batch's tensors from Python."""
     keras.utils.set_random_seed(0)
     model = build_model(FLAGS.model, data.input_shape, data.tasks)
-    config = TrainConfig(steps=steps, batch_size=FLAGS.batch_size, progress=False)
+    config = TrainConfig(steps=FLAGS.steps, batch_size=FLAGS.batch_size, progress=False, jit_compile=jit_compile)
     trainer = Trainer(model, data, make_objective("sum", data.tasks), config)
     it = iter(trainer.dataset())
+    if next_in_graph:
+        pull = tf.function(lambda iterator: trainer._train_step(next(iterator)))
+        step = lambda: pull(it)  # noqa: E731
+    else:
+        step = lambda: trainer._train_step(next(it))  # noqa: E731
     for _ in range(FLAGS.warmup):
-        trainer._train_step(next(it))
-    start = time.perf_counter()
-    for _ in range(steps):
-        out = trainer._train_step(next(it))
-    float(out["loss"])
-    return steps / (time.perf_counter() - start)
+        step()
+    trainer.step.numpy()
+
+    def run():
+        start = time.perf_counter()
+        for _ in range(FLAGS.steps):
+            step()
+        trainer.step.numpy()   # waits for the last step
+        return FLAGS.steps / (time.perf_counter() - start)
+    return run
 
 
-def time_fit(data, steps):
+class _EpochTimer(keras.callbacks.Callback):
+    def on_epoch_begin(self, epoch, logs=None):
+        self.start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.seconds = time.perf_counter() - self.start
+
+
+def fit_side(data):
+    """() -> steps/s of one ``Model.fit`` epoch of ``--steps`` steps on the same stream."""
     keras.utils.set_random_seed(0)
     model = build_model(FLAGS.model, data.input_shape, data.tasks)
-    losses = {t.name: (lambda t: lambda y, p: t.loss(y, p))(t) for t in data.tasks}
-    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=losses)
-    config = TrainConfig(steps=steps, batch_size=FLAGS.batch_size, progress=False)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3),
+                  loss={t.name: (lambda t: lambda y, p: t.loss(y, p))(t) for t in data.tasks})
+    config = TrainConfig(steps=FLAGS.steps, batch_size=FLAGS.batch_size, progress=False)
     ds = Trainer(model, data, make_objective("sum", data.tasks), config).dataset()
-    ds = ds.map(lambda f, y, m: (f, y, m))
     model.fit(ds, steps_per_epoch=FLAGS.warmup, epochs=1, verbose=0)
-    start = time.perf_counter()
-    model.fit(ds, steps_per_epoch=steps, epochs=1, verbose=0)
-    return steps / (time.perf_counter() - start)
+    timer = _EpochTimer()
+
+    def run():
+        model.fit(ds, steps_per_epoch=FLAGS.steps, epochs=1, verbose=0, callbacks=[timer])
+        return FLAGS.steps / timer.seconds
+    return run
+
+
+def compare(model: str, dataset: str, backbone: str) -> dict:
+    with flagsaver.flagsaver(model=model, dataset=dataset, backbone=backbone):
+        data = load_dataset(FLAGS.dataset, FLAGS, FLAGS.seed)
+        sides = {"Trainer step": trainer_side(data, False),
+                 "step, next() in graph": trainer_side(data, False, next_in_graph=True)}
+        if FLAGS.xla:
+            sides["Trainer step, XLA"] = trainer_side(data, True)
+            sides["XLA, next() in graph"] = trainer_side(data, True, next_in_graph=True)
+        sides["Model.fit"] = fit_side(data)
+        rates = _bench.alternate(sides, FLAGS.repeats)
+    med = _bench.medians(rates)
+    print(f"\n{model} ({backbone}) on {dataset}, batch {FLAGS.batch_size} x {len(data.tasks)} tasks")
+    print(f"{'side':<24}{'steps/s (median)':>18}{'vs fit':>8}   repeats")
+    for name, v in med.items():
+        print(f"{name:<24}{v:>18.1f}{v / med['Model.fit']:>7.2f}x   {', '.join(f'{r:.0f}' for r in rates[name])}")
+    out = {"model": model, "dataset": dataset, "backbone": backbone, "batch": FLAGS.batch_size * len(data.tasks),
+           "steps_per_s": {k: round(v, 1) for k, v in med.items()},
+           "ratio_step_over_fit": round(med["Trainer step"] / med["Model.fit"], 3),
+           "ratio_next_in_graph_over_fit": round(med["step, next() in graph"] / med["Model.fit"], 3)}
+    if FLAGS.xla:
+        out["ratio_xla_over_step"] = round(med["Trainer step, XLA"] / med["Trainer step"], 3)
+        out["ratio_xla_next_in_graph_over_fit"] = round(med["XLA, next() in graph"] / med["Model.fit"], 3)
+    return out
 
 
 def main(argv):
     del argv
-    data = load_dataset(FLAGS.dataset, FLAGS, FLAGS.seed)
-    steps = FLAGS.steps
-    custom, fit = [], []
-    for _ in range(FLAGS.repeats):
-        custom.append(time_custom_step(data, steps))
-        fit.append(time_fit(data, steps))
-    c, f = statistics.median(custom), statistics.median(fit)
-    print(f"{'method':<22}{'steps/s (median)':>18}   repeats")
-    print(f"{'compiled custom step':<22}{c:>18.1f}   {', '.join(f'{v:.0f}' for v in custom)}")
-    print(f"{'keras Model.fit':<22}{f:>18.1f}   {', '.join(f'{v:.0f}' for v in fit)}")
-    print(json.dumps({"benchmark": "step_vs_fit", "model": FLAGS.model, "dataset": FLAGS.dataset,
-                      "batch": FLAGS.batch_size * len(data.tasks), "steps": steps,
-                      "custom_steps_per_s": round(c, 1), "fit_steps_per_s": round(f, 1),
-                      "ratio_custom_over_fit": round(c / f, 3), "machine": platform.processor() or platform.machine(),
-                      "cpus": os.cpu_count()}))
+    results = [compare(*c.split("/")) for c in FLAGS.configs]
+    print(json.dumps({"benchmark": "step_vs_fit", "steps": FLAGS.steps, "repeats": FLAGS.repeats,
+                      "results": results, **_bench.machine()}))
 
 
 if __name__ == "__main__":
-    FLAGS.set_default("steps", 500)
+    FLAGS.set_default("steps", 300)
     app.run(main)

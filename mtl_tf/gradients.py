@@ -45,9 +45,44 @@ def graded(name: str):
 
 def task_losses(outputs, tasks, labels, masks):
     """(losses [T], present [T] bool) from the model's outputs, via the graded masked means."""
-    per_example = tf.stack([t.loss(labels[t.name], outputs[t.name]) for t in tasks], axis=1)
-    mask = tf.stack([masks[t.name] for t in tasks], axis=1)
-    return graded("optimization").masked_task_losses(per_example, mask)
+    losses, present, _ = global_task_losses(outputs, tasks, labels, masks)
+    return losses, present
+
+
+def global_task_losses(outputs, tasks, labels, masks):
+    """(losses [T], present [T] bool, local [T]): the per-task masked means over the GLOBAL batch.
+
+    Under a ``tf.distribute`` strategy with R > 1 replicas each replica holds a slice of the
+    global batch and the slices' per-task counts differ, so the mean of the replicas' means is
+    not the global mean. Each replica's share is ``local_t = mean_t * n_t / N_t`` (n_t: its
+    labelled examples of task t, N_t: the all-reduced count), and ``losses = all_reduce(local)``
+    is the exact global mean (differentiable: the gradient of an all-reduce sum is the
+    all-reduce sum of the upstream gradients). With one replica ``local is losses``.
+    """
+    per_example = tf.stack([t.loss(labels[t.name], outputs[t.name]) for t in tasks], axis=1)  # [B, T]
+    mask = tf.stack([masks[t.name] for t in tasks], axis=1)                                  # [B, T]
+    losses, present = graded("optimization").masked_task_losses(per_example, mask)
+    replicas = num_replicas()
+    if replicas == 1:
+        return losses, present, losses
+    ctx = tf.distribute.get_replica_context()
+    counts = tf.reduce_sum(tf.cast(mask, losses.dtype), axis=0)                 # [T] n_t
+    total_counts = ctx.all_reduce(tf.distribute.ReduceOp.SUM, counts)          # [T] N_t
+    local = losses * counts / tf.maximum(total_counts, 1.0)
+    return ctx.all_reduce(tf.distribute.ReduceOp.SUM, local), total_counts > 0, local
+
+
+def num_replicas() -> int:
+    """Replicas in sync in the current replica context (1 outside any strategy)."""
+    ctx = tf.distribute.get_replica_context()
+    return 1 if ctx is None else ctx.num_replicas_in_sync
+
+
+def all_reduce_sum(value):
+    """Sum of ``value`` over the replicas (``value`` itself with one replica)."""
+    if num_replicas() == 1:
+        return value
+    return tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, value)
 
 
 def task_jacobian(tape, losses, sources, mode: Optional[str] = None):
@@ -76,6 +111,13 @@ def _size(source):
     return tf.reduce_prod(shape)
 
 
+def replicated_state(initial, name):
+    """A non-trainable state variable that every replica updates with the same value (it is
+    computed from all-reduced quantities), so under a strategy the first replica's write is kept."""
+    return tf.Variable(initial, trainable=False, name=name,
+                       aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
+
+
 class GradientMethod(tf.Module):
     """Base: ``combine(grads [T, P], present [T]) -> (update [P], weights [T])``.
 
@@ -89,7 +131,7 @@ class GradientMethod(tf.Module):
     def __init__(self, tasks, name=None):
         super().__init__(name=name)
         self.tasks = list(tasks)
-        self._weights = tf.Variable(tf.ones([len(self.tasks)]), trainable=False, name="task_weights")
+        self._weights = replicated_state(tf.ones([len(self.tasks)]), "task_weights")
 
     def forward(self, model, features):
         """(outputs, representation or None) of a training-mode forward pass."""
@@ -123,11 +165,16 @@ class PCGrad(GradientMethod):
     def __init__(self, tasks, seed: int = 0, name=None):
         super().__init__(tasks, name=name)
         self.seed = seed
-        self.calls = tf.Variable(0, dtype=tf.int64, trainable=False, name="calls")
+        self.calls = replicated_state(tf.constant(0, tf.int64), "calls")
+
+    def combine(self, grads, present):
+        update, weights = super().combine(grads, present)
+        # counted outside combine's tf.cond: under a strategy a replicated write is a synchronization point
+        self.calls.assign_add(tf.cast(tf.reduce_any(present), tf.int64))
+        return update, weights
 
     def _combine(self, rows):
         seed = tf.stack([tf.constant(self.seed, tf.int64), self.calls.read_value()])
-        self.calls.assign_add(1)
         return graded("gradients").pcgrad(rows, seed)
 
 
@@ -242,33 +289,53 @@ def _only_through(output, z, task_names) -> bool:
     return found
 
 
-def gradient_step(model, optimizer, objective, method: GradientMethod, tasks, batch):
-    """One step with a gradient method; returns the same dict as ``optimization.train_step``."""
+def gradient_step(model, optimizer, objective, method: Optional[GradientMethod], tasks, batch):
+    """One step with a gradient method (or, ``method=None``, plain back-propagation of the
+    objective); returns the same dict as ``optimization.train_step``.
+
+    Works in any ``tf.distribute`` replica context: the objective sees the global per-task losses
+    (``global_task_losses``); per-task gradient rows are all-reduced BEFORE the method combines
+    them, so every replica computes the same update; the optimizer sums the replicas' gradients,
+    so each replica hands it 1/R of every replicated quantity.
+    """
     features, labels, masks = batch
-    opt = graded("optimization")
+    replicas = num_replicas()
     shared, own = split_variables(model, tasks)
-    rest = [v for n in own for v in own[n]] + list(objective.trainable_variables)
-    with tf.GradientTape(persistent=True) as tape:
-        outputs, rep = method.forward(model, features)
-        losses, present = task_losses(outputs, tasks, labels, masks)
+    with tf.GradientTape(persistent=method is not None) as tape:
+        if method is None:
+            outputs, rep = model(features, training=True), None
+        else:
+            outputs, rep = method.forward(model, features)
+        losses, present, local = global_task_losses(outputs, tasks, labels, masks)
         total = objective(losses, present)
         regularization = tf.add_n(model.losses) if model.losses else tf.constant(0.0)
         total = total + regularization
+        # what this replica hands the optimizer, which sums over replicas (computed in the tape)
+        replica_total = total / replicas if replicas > 1 else total
+        replica_regularization = regularization / replicas if replicas > 1 else regularization
+    out = {"loss": total, "task_losses": losses, "present": present}
+    if method is None:
+        variables = list(model.trainable_variables) + list(objective.trainable_variables)
+        grads = tape.gradient(replica_total, variables)
+        optimizer.apply_gradients([(g, v) for g, v in zip(grads, variables) if g is not None])
+        return out
+    opt = graded("optimization")
+    rest = [v for n in own for v in own[n]] + list(objective.trainable_variables)
     scale = tape.gradient(total, losses)
     scale = tf.zeros_like(losses) if scale is None else scale   # d objective / d L_i
     sources = [rep] if method.uses_representation else shared
-    rows = task_jacobian(tape, losses, sources) * scale[:, None]
+    rows = all_reduce_sum(task_jacobian(tape, local, sources)) * scale[:, None]
     update, weights = method.combine(rows, present)
     if method.uses_representation:
         grads = tape.gradient(losses, shared, output_gradients=weights * scale)
         shared_grads = [tf.zeros_like(v) if g is None else g for g, v in zip(grads, shared)]
     else:
-        shared_grads = opt.unflatten_gradients(update, shared)
+        shared_grads = opt.unflatten_gradients(update / replicas if replicas > 1 else update, shared)
     if model.losses:
-        reg = tape.gradient(regularization, shared)
+        reg = tape.gradient(replica_regularization, shared)
         shared_grads = [g if r is None else g + r for g, r in zip(shared_grads, reg)]
-    rest_grads = tape.gradient(total, rest)
+    rest_grads = tape.gradient(replica_total, rest)
     del tape
     pairs = list(zip(shared_grads, shared)) + [(g, v) for g, v in zip(rest_grads, rest) if g is not None]
     optimizer.apply_gradients(pairs)
-    return {"loss": total, "task_losses": losses, "present": present}
+    return out

@@ -16,6 +16,8 @@ registered, so a model saves to ``.keras`` and loads back with ``keras.models.lo
 | ``LayerMix`` | a task's learned weighting of its column's layers (sluice's beta) | -- |
 | ``ExpertGate`` | one softmax gate over experts, optional gate dropout, mixture of the experts | architectures.mixture_of_experts |
 | ``TaskAttention`` | a task's soft attention mask over shared features (MTAN) | architectures.attention_mask |
+| ``PositionBiasTower`` | shallow tower: bias logit from (position, device), position dropout in training | ranking.drop_positions |
+| ``MissingPositions`` | the "unknown position" input of the serving model | -- |
 
 Ownership follows ``mtl_tf.models``: a layer named ``"<task>.<rest>"`` -- at the top of a
 variable's path or nested inside a shared container such as ``TaskColumnsDense`` -- belongs
@@ -369,3 +371,66 @@ class TaskAttention(keras.layers.Layer):
     def call(self, inputs):
         logits = tf.matmul(tf.concat(inputs, axis=-1), self.kernel) + self.bias
         return _architectures().attention_mask(inputs[0], logits)
+
+
+def _ranking():
+    return impl.module("ranking")
+
+
+@_register
+class PositionBiasTower(keras.layers.Layer):
+    """The shallow tower of the recommendation case study: a bias logit from position and device.
+
+    logit = relu(P[position] + D[device] + b) @ w + c, with P [num_positions + 1, units] (row 0 is
+    the *missing* position, ``ranking.MISSING_POSITION``), D [num_devices, units]. Positions above
+    ``num_positions`` share its row; devices are clipped to 0..num_devices-1. During training each
+    example's position is hidden with probability ``dropout`` (``ranking.drop_positions``), so
+    row 0 learns the bias of an unknown position, which is what serving uses.
+    Call: ``layer([position [B] int32, device [B] int32])`` -> [B, 1] bias logit.
+    """
+
+    def __init__(self, num_positions: int = 20, num_devices: int = 4, units: int = 8, dropout: float = 0.1,
+                 seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.num_positions, self.num_devices, self.units = int(num_positions), int(num_devices), int(units)
+        self.dropout, self.seed = float(dropout), seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def build(self, input_shape):
+        u = self.units
+        self.position_table = self.add_weight(name="position_table", shape=(self.num_positions + 1, u),
+                                              initializer="glorot_uniform")
+        self.device_table = self.add_weight(name="device_table", shape=(self.num_devices, u),
+                                            initializer="glorot_uniform")
+        self.hidden_bias = self.add_weight(name="hidden_bias", shape=(u,), initializer="zeros")
+        self.kernel = self.add_weight(name="kernel", shape=(u, 1), initializer="glorot_uniform")
+        self.bias = self.add_weight(name="bias", shape=(1,), initializer="zeros")
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0][0], 1)
+
+    def call(self, inputs, training=None):
+        position, device = (tf.cast(tf.reshape(v, [-1]), tf.int32) for v in inputs)
+        if training and self.dropout > 0:
+            noise = keras.random.uniform(tf.shape(position), seed=self.seed_generator)
+            position = _ranking().drop_positions(position, self.dropout, noise)
+        position = tf.clip_by_value(position, 0, self.num_positions)
+        device = tf.clip_by_value(device, 0, self.num_devices - 1)
+        h = tf.nn.relu(tf.gather(self.position_table, position) + tf.gather(self.device_table, device)
+                       + self.hidden_bias)
+        return tf.matmul(h, self.kernel) + self.bias
+
+    def get_config(self):
+        return {**super().get_config(), "num_positions": self.num_positions, "num_devices": self.num_devices,
+                "units": self.units, "dropout": self.dropout, "seed": self.seed}
+
+
+@_register
+class MissingPositions(keras.layers.Layer):
+    """``layer(device [B])`` -> [B] int32 filled with ``ranking.MISSING_POSITION`` (serving: position unknown)."""
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0],)
+
+    def call(self, device):
+        return tf.fill(tf.shape(tf.reshape(device, [-1])), tf.constant(_ranking().MISSING_POSITION, tf.int32))

@@ -22,7 +22,7 @@ import keras
 import numpy as np
 from absl import flags
 
-from mtl_tf import impl
+from mtl_tf import impl, ranking
 
 SEPARATOR = "."
 
@@ -220,11 +220,18 @@ BUILDERS: Dict[str, Builder] = {
                     "conditioning"),
     "gated": Builder("gated", "multiplicative gating with one-hot z: independent networks in one model",
                      _columns_hparams, "conditioning"),
+    "mmoe_shared": Builder("mmoe_on_shared", "MMoE whose experts and gates sit on a shared hidden layer "
+                           "(the YouTube ranker)",
+                           lambda fv: {**_experts_hparams(fv), "hidden_units": _ints(fv.hidden_units)}, "ranking"),
 }
 
 
 def build_model(name: str, input_shape, tasks, flag_values=None) -> keras.Model:
-    """Build the ``--model`` called ``name`` for ``tasks`` and check the contract."""
+    """Build the ``--model`` called ``name`` for ``tasks`` and check the contract.
+
+    With ``--position_tower`` the checked model is wrapped by ``mtl_tf.ranking.with_position_tower``
+    (extra inputs ``position`` and ``device``; serve ``ranking.serving_model`` of it).
+    """
     if name not in BUILDERS:
         raise ValueError(f"Unknown model {name!r}; choose one of {sorted(BUILDERS)}.")
     spec = BUILDERS[name]
@@ -232,4 +239,6 @@ def build_model(name: str, input_shape, tasks, flag_values=None) -> keras.Model:
     fn = getattr(impl.module(spec.module), spec.function)
     model = fn(tuple(input_shape), list(tasks), **spec.hparams(fv))
     check_model_contract(model, tasks, input_shape)
+    if getattr(fv, "position_tower", False):
+        model = ranking.with_position_tower_from_flags(model, tasks, fv)
     return model

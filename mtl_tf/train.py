@@ -15,16 +15,19 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import sys  # noqa: E402
 
-from absl import app, flags  # noqa: E402
+from absl import flags  # noqa: E402
 
-from mtl_tf import impl  # noqa: E402
-from mtl_tf.data import DATASETS, DataError, load_dataset  # noqa: E402
+from mtl_tf import cli, impl  # noqa: E402
+from mtl_tf.data import DATASETS, load_dataset  # noqa: E402
 from mtl_tf.gradients import make_grad_method  # noqa: E402  (defines --grad_method and its flags)
 from mtl_tf.models import BUILDERS, build_model  # noqa: E402
 from mtl_tf.objectives import OBJECTIVES, make_objective  # noqa: E402
 from mtl_tf.export import export  # noqa: E402
+from mtl_tf.training import distribute  # noqa: E402  (defines --strategy, --tpu)
+from mtl_tf.training import guards  # noqa: E402,F401  (defines --nan_policy)
+from mtl_tf import ranking  # noqa: E402  (defines --position_tower, --score_weights, ...)
+from mtl_tf import transfer  # noqa: E402  (defines --target_task, --init_from, --finetune, ...)
 
 FLAGS = flags.FLAGS
 
@@ -48,6 +51,20 @@ flags.DEFINE_integer("eval_every", 1000, "Evaluate on the validation split every
 flags.DEFINE_integer("log_every", 50, "Update the progress bar and summaries every N steps.", lower_bound=1)
 flags.DEFINE_bool("standardize_labels", True, "Standardize regression labels per task (slide 20's tip).")
 flags.DEFINE_bool("quiet", False, "No progress bar.")
+flags.DEFINE_integer("checkpoint_every", 500, "Save a checkpoint every N steps (also at each evaluation and at the "
+                     "end; 0: only then). Re-running the same command resumes from the newest one.", lower_bound=0)
+flags.DEFINE_bool("jit_compile", False, "XLA-compile the train step (tf.function(jit_compile=True)).")
+flags.DEFINE_bool("deterministic", False, "Enable TensorFlow op determinism (and seed everything with --seed): "
+                  "a resumed run then ends bit-identical to an uninterrupted one.")
+flags.DEFINE_bool("overwrite", False, "Replace a --run_dir that holds a run of a different configuration "
+                  "(without it such a run_dir is refused; the same configuration resumes).")
+
+# Flags that change how a run is carried out but not what it trains: a run_dir whose flags.txt
+# differs only in these resumes (--steps may grow to extend a finished run).
+RESUMABLE_DIFFERENCES = ("run_dir", "quiet", "overwrite", "steps", "log_every", "eval_every", "checkpoint_every",
+                         "strategy", "tpu", "jit_compile", "nan_policy", "deterministic", "flagfile")
+# What a run writes into its run_dir (removed by --overwrite; nothing else is touched).
+RUN_OUTPUTS = ("checkpoints", "tensorboard", "metrics.json", "flags.txt", "model.keras", "saved_model")
 
 
 class ConfigError(ValueError):
@@ -65,10 +82,70 @@ def flags_text(fv=FLAGS) -> str:
     for module, flag_list in sorted(fv.flags_by_module_dict().items()):
         if "mtl_tf" in module:  # dotted name, or the script path when run with -m
             for f in sorted(flag_list, key=lambda f: f.name):
+                if f.name == "overwrite":   # a replay must never wipe a run by itself
+                    continue
                 s = f.serialize()
                 if s:
                     lines.append(s)
     return "\n".join(sorted(set(lines))) + "\n"
+
+
+def config_lines(text: str) -> set:
+    """The ``--name=value`` lines of a flags.txt that define what is trained (``RESUMABLE_DIFFERENCES`` dropped)."""
+    lines = set()
+    for line in text.splitlines():
+        line = line.strip()
+        name = line[2:].split("=", 1)[0]
+        if not line.startswith("--") or name in RESUMABLE_DIFFERENCES or \
+                (name.startswith("no") and name[2:] in RESUMABLE_DIFFERENCES):
+            continue
+        lines.add(line)
+    return lines
+
+
+def check_run_dir(run_dir: str, fv=FLAGS) -> None:
+    """Before any work: a run_dir holding a run of another configuration is refused (ConfigError)
+    unless ``--overwrite``, which removes that run's outputs; the same configuration resumes."""
+    previous = os.path.join(run_dir, "flags.txt")
+    if not os.path.exists(previous):
+        return
+    try:
+        with open(previous) as f:
+            old = config_lines(f.read())
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"--run_dir={run_dir}: cannot read its flags.txt ({e}); pass --overwrite or another "
+                          "--run_dir.") from None
+    new = config_lines(flags_text(fv))
+    if fv.overwrite:
+        import shutil
+        for name in RUN_OUTPUTS:
+            path = os.path.join(run_dir, name)
+            if os.path.isdir(path):
+                shutil.rmtree(path)
+            elif os.path.exists(path):
+                os.remove(path)
+        print(f"--overwrite: removed the previous run's outputs in {run_dir}")
+        return
+    if old != new:
+        diff = ", ".join(sorted(new - old)[:4]) or "flags removed"
+        was = ", ".join(sorted(old - new)[:4]) or "defaults"
+        raise ConfigError(f"--run_dir={run_dir} holds a run of a different configuration (this run: {diff}; "
+                          f"that run: {was}); pass --overwrite to replace it or choose another --run_dir.")
+
+
+def prepare_model(model, data, fv=FLAGS):
+    """Hook after the model is built (inside the strategy scope): may load pre-trained weights,
+    freeze layers, and return an optimizer (anything with ``apply_gradients`` and ``build``) that
+    the Trainer then uses and checkpoints; None keeps the default Adam."""
+    return None
+
+
+def extra_results(trainer, data, fv=FLAGS) -> dict:
+    """Hook after test evaluation: a dict merged into metrics.json. Data whose test split keeps
+    query ids and the true relevance (the recommendation log) gets ranking metrics."""
+    if ranking.can_evaluate(data.test):
+        return {"ranking": ranking.evaluate_ranking_from_flags(trainer.model, data.tasks, data.test, fv)}
+    return {}
 
 
 def run_training(fv=FLAGS) -> dict:
@@ -79,74 +156,70 @@ def run_training(fv=FLAGS) -> dict:
 
     import tensorflow as tf
     tf.get_logger().setLevel("WARNING")  # checkpoint INFO lines drown the progress bar
+    run_dir = fv.run_dir or default_run_dir(fv)
+    check_run_dir(run_dir, fv)
+    strategy = distribute.make_strategy(fv.strategy, fv.tpu)  # first TF work (MultiWorkerMirrored needs that)
     impl.select(fv.impl)
-    keras.utils.set_random_seed(fv.seed)
+    if fv.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    keras.utils.set_random_seed(fv.seed)   # Python, NumPy and TensorFlow's global seed
+    tf.random.set_global_generator(tf.random.Generator.from_seed(fv.seed))   # checkpointed with the run
     data = load_dataset(fv.dataset, fv, fv.seed, standardize_labels=fv.standardize_labels)
+    data, source_tasks = transfer.prepare(data, fv)  # --target_task, --target_examples, --exclude_target
     if fv.tasks_per_step is not None and fv.tasks_per_step > len(data.tasks):
         raise ConfigError(f"--tasks_per_step={fv.tasks_per_step} but dataset {fv.dataset!r} has only "
                           f"{len(data.tasks)} tasks ({', '.join(data.task_names)}).")
-    model = build_model(fv.model, data.input_shape, data.tasks, fv)
-    objective = make_objective(fv.objective, data.tasks, fv)
-    grad_method = make_grad_method(fv.grad_method, model, data.tasks, objective, fv, seed=fv.seed)
-    run_dir = fv.run_dir or default_run_dir(fv)
+    with strategy.scope():
+        model = (transfer.pretrained_model(fv, data, source_tasks) if fv.init_from
+                 else build_model(fv.model, data.input_shape, data.tasks, fv))
+        objective = make_objective(fv.objective, data.tasks, fv)
+        grad_method = make_grad_method(fv.grad_method, model, data.tasks, objective, fv, seed=fv.seed)
+        optimizer = prepare_model(model, data, fv)
     config = TrainConfig(steps=fv.steps, batch_size=fv.batch_size, tasks_per_step=fv.tasks_per_step,
                          learning_rate=fv.learning_rate, seed=fv.seed, eval_every=fv.eval_every,
                          log_every=fv.log_every, data_mode=fv.data_mode, task_sampling=fv.task_sampling,
-                         run_dir=run_dir,
-                         progress=not fv.quiet)
+                         run_dir=distribute.worker_run_dir(strategy, run_dir), progress=not fv.quiet,
+                         checkpoint_every=fv.checkpoint_every,
+                         nan_policy=fv.nan_policy, jit_compile=fv.jit_compile)
     print(f"mtl-train: {fv.model} on {data.name} ({len(data.tasks)} tasks: "
           f"{', '.join(t.name + '/' + t.kind for t in data.tasks)}), objective {fv.objective}, "
-          f"grad_method {fv.grad_method}, "
+          f"grad_method {fv.grad_method}, strategy {fv.strategy} ({strategy.num_replicas_in_sync} replica(s)), "
           f"impl {impl.package_name()}, {fv.steps} steps -> {run_dir}")
-    trainer = Trainer(model, data, objective, config, grad_method=grad_method)
+    trainer = Trainer(model, data, objective, config, grad_method=grad_method, optimizer=optimizer,
+                      strategy=strategy)
+    chief = distribute.is_chief(strategy)   # on a multi-worker cluster only the chief writes the run
     os.makedirs(run_dir, exist_ok=True)
-    with open(os.path.join(run_dir, "flags.txt"), "w") as f:
-        f.write(flags_text(fv))
-    results = trainer.fit()
+    if chief:
+        with open(os.path.join(run_dir, "flags.txt"), "w") as f:
+            f.write(flags_text(fv))
+    results = (transfer.finetune(model, data, objective, config, fv, grad_method=grad_method, strategy=strategy)
+               if fv.init_from else trainer.fit())
     results["config"] = {"dataset": fv.dataset, "model": fv.model, "objective": fv.objective,
-                         "grad_method": fv.grad_method,
+                         "grad_method": fv.grad_method, "strategy": fv.strategy,
                          "data_mode": fv.data_mode, "seed": fv.seed, "impl": impl.package_name()}
+    results.update(extra_results(trainer, data, fv))
+    if not chief:
+        return results
     to_json(results, os.path.join(run_dir, "metrics.json"))
-    export(model, data.tasks, run_dir)  # model.keras + saved_model/ (serving signature)
-    print(f"\nTest metrics after {fv.steps} steps ({results['steps_per_second']:.0f} steps/s), "
+    export(ranking.serving_model(model), data.tasks, run_dir)  # .keras + saved_model/; no position input
+    print(f"\nTest metrics after {fv.steps} steps ({results['steps_per_second']:.0f} steps/s"
+          f"{', %d skipped' % results['skipped_steps'] if results['skipped_steps'] else ''}), "
           "baseline = predict the training mean:")
     print(format_table(data.tasks, results["tasks"], results["baseline"]))
+    if "ranking" in results:
+        print(ranking.format_ranking(results["ranking"]))
     worse = [n for n, ok in results["beats_baseline"].items() if not ok]
     print("Every task beats the baseline." if not worse else f"Not better than the baseline: {', '.join(worse)}")
     print(f"Wrote {os.path.join(run_dir, 'metrics.json')}; TensorBoard: tensorboard --logdir {run_dir}")
     return results
 
 
-def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    from mtl_tf.training import TrainingError
-    try:
-        run_training(FLAGS)
-    except (ConfigError, DataError, ValueError) as e:
-        _fail(str(e), 2)
-    except TrainingError as e:
-        _fail(str(e), 1)
-    except NotImplementedError as e:
-        _fail(f"{e} (fill in the TODO in homework/, or use --impl=solutions)", 1)
-
-
-def _fail(message: str, code: int):
-    sys.stderr.write(f"mtl-train: error: {message}\n")
-    sys.exit(code)
-
-
-def _parse_flags(argv):
-    """Parse flags; a bad value is one line naming the flag and what is allowed, then exit 2."""
-    try:
-        return FLAGS(argv)
-    except flags.Error as e:
-        _fail(f"{e} (mtl-train --helpfull lists every flag)", 2)
+main = cli.make_main("mtl-train", run_training)
 
 
 def run():
-    """Console-script entry point."""
-    app.run(main, flags_parser=_parse_flags)
+    """Console-script entry point (``mtl-train``)."""
+    cli.run_app("mtl-train", run_training)
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ SMALL = {
     "concat": COLUMNS, "additive": COLUMNS, "multiplicative": COLUMNS, "film": COLUMNS,
     "mmoe": dict(EXPERTS, gate_dropout=0.2), "cgc": dict(EXPERTS, num_task_experts=1),
     "ple": dict(EXPERTS, num_task_experts=1, num_levels=2),
+    "mmoe_shared": dict(EXPERTS, hidden_units=(H,), gate_dropout=0.2),
 }
 
 
@@ -59,6 +60,7 @@ EXPECTED = {
     "cgc": (2 * (D * 4 + 4) + T * (D * 4 + 4) + T * (D * 3 + 3) + EXPERT_HEADS, 4, 8),
     "ple": (2 * (D * 4 + 4) + T * (D * 4 + 4) + T * (D * 3 + 3) + (D * 4 + 4)   # level 0 + shared gate
             + 2 * (4 * 4 + 4) + T * (4 * 4 + 4) + T * (4 * 3 + 3) + EXPERT_HEADS, 10, 12),
+    "mmoe_shared": (DENSE + 2 * (H * 4 + 4) + T * (H * 2 + 2) + EXPERT_HEADS, 6, 6),   # experts, gates on shared.0
 }
 
 

@@ -124,3 +124,42 @@ def test_take_carries_extras():
     part = split.take(np.array([5, 1]))
     np.testing.assert_array_equal(part.extras["secret"], [5, 1])
     np.testing.assert_array_equal(part.features["pos"], [50, 10])
+
+
+def _xs(batches):
+    return [np.asarray(b[0]["x"]) for b in batches]
+
+
+def test_restored_iterator_continues_with_the_same_batches(tmp_path):
+    tasks, split, _ = _sized_tasks([40, 25, 15])
+    ds = task_sampled_dataset(split, tasks, 2, 3, seed=5)
+    it = iter(ds)
+    for _ in range(7):   # not a multiple of the pipeline's block of steps
+        next(it)
+    path = tf.train.Checkpoint(iterator=it).save(str(tmp_path / "it"))
+    expected = _xs([next(it) for _ in range(30)])
+    fresh = iter(task_sampled_dataset(split, tasks, 2, 3, seed=5))
+    tf.train.Checkpoint(iterator=fresh).restore(path).assert_consumed()
+    got = _xs([next(fresh) for _ in range(30)])
+    for i, (a, b) in enumerate(zip(expected, got)):
+        np.testing.assert_array_equal(b, a, err_msg=f"batch {i} after the restore differs")
+
+
+def test_batches_are_a_function_of_seed_and_step():
+    tasks, split, _ = _sized_tasks([40, 25, 15])
+    whole = _xs(task_sampled_dataset(split, tasks, 2, 3, seed=2).take(40))
+    for first in (1, 16, 21):
+        part = _xs(task_sampled_dataset(split, tasks, 2, 3, seed=2, first_step=first).take(40 - first))
+        for i, (a, b) in enumerate(zip(whole[first:], part)):
+            np.testing.assert_array_equal(b, a, err_msg=f"first_step={first}: batch of step {first + i} differs")
+
+
+def test_examples_are_drawn_uniformly_within_their_task():
+    tasks, split, owner = _sized_tasks([10, 30])   # task t0 owns rows 0..9
+    counts = np.zeros(10)
+    for features, _, _ in task_sampled_dataset(split, tasks, 2, 4, seed=3).take(500):
+        rows = features["x"].numpy()[:, 0].astype(int)
+        task = features["task"].numpy()
+        counts += np.bincount(rows[task == 0], minlength=40)[:10]
+    assert counts.sum() == 2000, f"expected 4 examples of t0 in each of 500 batches, got {counts.sum()}"
+    assert _chi_square(counts, [0.1] * 10) < 27.9, f"t0's rows drawn {counts}, expected about 200 each (9 dof, p<0.001)"

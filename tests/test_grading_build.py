@@ -106,3 +106,55 @@ def test_student_tree_builds_a_package_without_solutions(built, tmp_path):
     assert "homework/objectives.py" in names and "mtl_tf/grading/grade.py" in names
     assert not any(n.startswith("solutions/") for n in names)
     assert any(n.endswith("entry_points.txt") for n in names)
+
+
+def test_every_graded_module_reaches_both_trees_with_its_tests(built):
+    """Each module of mtl_tf.impl.MODULES that solutions/ has is handed out (starter + public tests) and
+    graded by the bundle (starter + public + hidden tests), whoever added it: nothing lists them by hand."""
+    from mtl_tf import impl
+
+    modules = [m for m in impl.MODULES if os.path.exists(os.path.join(REPO, "solutions", f"{m}.py"))]
+    assert {"objectives", "gradients"} <= set(modules), modules
+    with zipfile.ZipFile(built / "autograder.zip") as z:
+        names = set(z.namelist())
+    for m in modules:
+        assert f"homework/{m}.py" in names, f"autograder.zip lacks homework/{m}.py"
+        assert (built / "student" / "homework" / f"{m}.py").exists(), f"student/homework/{m}.py is missing"
+        for rel in (f"tests/test_{m}.py", f"tests/hidden/test_{m}_hidden.py"):
+            if os.path.exists(os.path.join(REPO, rel)):
+                assert rel in names, f"autograder.zip lacks {rel}"
+                assert (built / "student" / rel).exists() == ("hidden" not in rel), \
+                    f"student/{rel}: hidden tests must not be handed out, public ones must"
+
+
+def test_a_new_graded_module_is_built_and_graded_without_being_listed(tmp_path):
+    """A module added to solutions/ with a graded test and a hidden test: the bundle and the grader take
+    both, from the files alone."""
+    root = tmp_path / "root"
+    (root / "solutions").mkdir(parents=True)
+    (root / "tests" / "hidden").mkdir(parents=True)
+    os.symlink(os.path.join(REPO, "mtl_tf"), root / "mtl_tf")
+    (root / "solutions" / "__init__.py").write_text("")
+    (root / "solutions" / "extra.py").write_text(
+        "def double(x):\n    \"\"\"2 x.\"\"\"\n    # BEGIN SOLUTION\n    return 2 * x\n    # END SOLUTION\n")
+    (root / "tests" / "conftest.py").write_text("")
+    test = ("import pytest\n\n\n@pytest.mark.points({points})\ndef test_{name}():\n    from homework import extra\n"
+            "    got = extra.double({x})\n    assert got == {y}, f'double({x}): expected {y}, got {{got}}'\n")
+    (root / "tests" / "test_extra.py").write_text(test.format(points=2, name="double", x=3, y=6))
+    (root / "tests" / "hidden" / "test_extra_hidden.py").write_text(test.format(points=1, name="double_hidden",
+                                                                                  x=-4, y=-8))
+    out = tmp_path / "out"
+    assert assign.main(["build", str(out), f"--root={root}"]) == 0
+    with zipfile.ZipFile(out / "autograder.zip") as z:
+        names = set(z.namelist())
+    assert {"homework/extra.py", "tests/test_extra.py", "tests/hidden/test_extra_hidden.py"} <= names, names
+    assert (out / "student" / "homework" / "extra.py").exists()
+    assert not (out / "student" / "tests" / "hidden").exists()
+    submission = tmp_path / "submission"
+    submission.mkdir()
+    (submission / "extra.py").write_text("def double(x):\n    return x + x\n")
+    results = sandbox.grade(str(submission), root=str(root), timeout=60)
+    assert [(t["name"].split(":")[0], t["score"]) for t in results["tests"]] == [
+        ("test_double", 2.0), ("test_double_hidden", 1.0)], results
+    starter = sandbox.grade(None, root=str(root), timeout=60)
+    assert starter["score"] == 0 and "not implemented yet" in starter["tests"][0]["output"], starter

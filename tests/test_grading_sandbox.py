@@ -4,9 +4,11 @@ Each case grades a probe (tests/fixtures/probe: 3 graded tests, numpy only) with
 from tests/fixtures/base_objectives.py plus a hostile override (tests/fixtures/hostile/<case>.py).
 """
 
+import contextlib
 import json
 import os
 import shutil
+import subprocess
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 
@@ -141,13 +143,12 @@ def test_symlinked_homework_file_is_not_followed(tmp_path):
     assert "not implemented yet" in by_test(results)[SUM]["output"]
 
 
-NOBODY_PROBE = """
+NOBODY_CHECKS = """
 
-def sum_objective(losses, present):
-    checks = {"uid": os.getuid()}
-    hidden = os.path.join(os.getcwd(), "tests", "hidden", "test_probe_hidden.py")
+def _nobody_checks(hidden_name, **extra):
+    checks = dict(uid=os.getuid(), **extra)
     try:
-        open(hidden).read()
+        open(os.path.join(os.getcwd(), "tests", "hidden", hidden_name)).read()
         checks["hidden"] = "readable"
     except OSError:
         checks["hidden"] = "denied"
@@ -157,30 +158,138 @@ def sum_objective(losses, present):
     except OSError:
         checks["results"] = "denied"
     open(os.path.join(OUT, "checks.json"), "w").write(json.dumps(checks))
+"""
+
+NOBODY_PROBE = NOBODY_CHECKS + """
+
+def sum_objective(losses, present):
+    _nobody_checks("test_probe_hidden.py")
     return 3.0
 """
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to switch to an unprivileged user")
-def test_as_root_student_code_runs_as_nobody_without_access_to_hidden_tests_or_results(tmp_path):
-    shared = tempfile.mkdtemp(prefix="mtl-grade-test-")  # /tmp: reachable by nobody, unlike tmp_path
+@contextlib.contextmanager
+def nobody_folders():
+    """(results folder: root's, 0755; out folder: writable by all) in /tmp, reachable by nobody unlike tmp_path."""
+    shared = tempfile.mkdtemp(prefix="mtl-grade-test-")
     try:
         os.chmod(shared, 0o755)
         results_dir, out = os.path.join(shared, "results"), os.path.join(shared, "out")
         os.makedirs(results_dir, mode=0o755)
         os.makedirs(out)
         os.chmod(out, 0o777)
+        yield results_dir, out
+    finally:
+        shutil.rmtree(shared, ignore_errors=True)
+
+
+def write_probe(path, base_text, probe, results_dir, out):
+    """``path`` = ``base_text`` + ``probe``, with the names the probe uses defined first."""
+    with open(path, "w") as f:
+        f.write(f"import json\nimport os\nRESULTS = {results_dir!r}\nOUT = {out!r}\n" + base_text + probe)
+
+
+def read_checks(out):
+    with open(os.path.join(out, "checks.json")) as f:
+        return json.load(f)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to switch to an unprivileged user")
+def test_as_root_student_code_runs_as_nobody_without_access_to_hidden_tests_or_results(tmp_path):
+    with nobody_folders() as (results_dir, out):
         submission = make_submission("base", str(tmp_path / "s"))
         path = os.path.join(submission, "homework", "objectives.py")
         with open(path) as f:
             text = f.read()
-        with open(path, "w") as f:
-            f.write(f"import json\nimport os\nRESULTS = {results_dir!r}\nOUT = {out!r}\n" + text + NOBODY_PROBE)
+        write_probe(path, text, NOBODY_PROBE, results_dir, out)
         results = sandbox.grade(submission, root=PROBE, timeout=TIMEOUT, as_user="nobody")
-        with open(os.path.join(out, "checks.json")) as f:
-            checks = json.load(f)
-        assert checks == {"uid": 65534, "hidden": "denied", "results": "denied"}, checks
+        assert read_checks(out) == {"uid": 65534, "hidden": "denied", "results": "denied"}, read_checks(out)
         assert results["score"] == MAX_SCORE, results["output"]
         assert not os.path.exists(os.path.join(results_dir, "results.json"))
-    finally:
-        shutil.rmtree(shared, ignore_errors=True)
+
+
+# ---- the unprivileged user with TensorFlow ---------------------------------------------------------
+
+# A Python whose installation 'nobody' can read, with TensorFlow: what setup.sh makes on Gradescope
+# (/autograder/venv). Here: `AUTOGRADER_ROOT=/opt/mtl-autograder bash setup.sh` from a built bundle, or
+# any such interpreter named by MTL_GRADE_TEST_PYTHON.
+WORLD_READABLE_PYTHONS = (os.environ.get("MTL_GRADE_TEST_PYTHON", ""), "/autograder/venv/bin/python",
+                          "/opt/mtl-autograder/venv/bin/python")
+
+TF_PROBE = NOBODY_CHECKS + """
+
+_reference_sum_objective = sum_objective
+
+
+def sum_objective(losses, present):
+    import tensorflow as tf
+    _nobody_checks("test_objectives_hidden.py", tf_sum=float(tf.reduce_sum(tf.constant([1.0, 2.0]))))
+    return _reference_sum_objective(losses, present)
+"""
+
+
+def _python_paths(python):
+    """What ``python`` needs 'nobody' to read (sandbox.python_paths_for_nobody, asked of it), or None."""
+    try:
+        done = subprocess.run([python, "-c", "import json; from mtl_tf.grading import sandbox; "
+                               "print(json.dumps(sandbox.python_paths_for_nobody()))"],
+                              cwd=REPO, capture_output=True, text=True, timeout=120)
+    except OSError:
+        return None
+    return json.loads(done.stdout.strip().splitlines()[-1]) if done.returncode == 0 and done.stdout.strip() else None
+
+
+def _world_readable_python_with_tensorflow():
+    for python in filter(None, WORLD_READABLE_PYTHONS):
+        paths = _python_paths(python) if os.path.exists(python) else None
+        if paths and any(p.endswith("tensorflow") for p in paths) and all(sandbox._readable_by_others(p)
+                                                                          for p in paths):
+            return python
+    return None
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to switch to an unprivileged user")
+def test_as_root_a_python_nobody_cannot_read_grades_as_root_and_says_so(tmp_path):
+    """The fallback is explicit: with this interpreter unreadable by 'nobody' the output says so."""
+    paths = sandbox.python_paths_for_nobody()
+    assert any(p.endswith("tensorflow") for p in paths), f"TensorFlow's folder is not checked: {paths}"
+    if all(sandbox._readable_by_others(p) for p in paths):
+        results = sandbox.grade(make_submission("base", str(tmp_path / "s")), root=PROBE, timeout=TIMEOUT)
+        assert "graded as root" not in results["output"] and results["score"] == MAX_SCORE, results["output"]
+        return
+    results = sandbox.grade(make_submission("base", str(tmp_path / "s")), root=PROBE, timeout=TIMEOUT)
+    assert "graded as root" in results["output"] and "not readable by 'nobody'" in results["output"], \
+        results["output"]
+    assert results["score"] == MAX_SCORE, results["output"]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to switch to an unprivileged user")
+def test_as_root_with_setup_sh_python_tensorflow_student_code_runs_as_nobody(tmp_path):
+    """run as Gradescope does (root, the world-readable venv): student code imports and runs TensorFlow as
+    'nobody', cannot read the hidden tests or write results.json; the real graded tests still pass."""
+    python = _world_readable_python_with_tensorflow()
+    if python is None:
+        pytest.skip("no Python with TensorFlow that 'nobody' can read (this machine's Python lives under /root): "
+                    "build a bundle and run `AUTOGRADER_ROOT=/opt/mtl-autograder bash setup.sh` after unzipping it "
+                    "into /opt/mtl-autograder/source, or set MTL_GRADE_TEST_PYTHON")
+    with nobody_folders() as (results_dir, out):
+        os.makedirs(tmp_path / "s" / "homework")
+        with open(os.path.join(REPO, "solutions", "objectives.py")) as f:
+            write_probe(tmp_path / "s" / "homework" / "objectives.py", f.read(), TF_PROBE, results_dir, out)
+        results_path = os.path.join(os.path.dirname(out), "graded.json")
+        done = subprocess.run([python, "-m", "mtl_tf.grading.grade", f"--root={REPO}",
+                               f"--submission={tmp_path / 's'}", f"--results={results_path}",
+                               "-k", "tests/test_objectives.py::test_sum_objective_adds_present_tasks_only",
+                               "-k", "tests/hidden/test_objectives_hidden.py::"
+                                     "test_sum_objective_ignores_non_finite_absent_losses"],
+                              cwd=REPO, capture_output=True, text=True, timeout=400,
+                              env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        with open(results_path) as f:
+            results = json.load(f)
+        assert "graded as root" not in results["output"], results["output"]
+        checks = read_checks(out)
+        assert checks == {"uid": 65534, "tf_sum": 3.0, "hidden": "denied", "results": "denied"}, checks
+        assert [t["score"] for t in results["tests"]] == [t["max_score"] for t in results["tests"]] \
+            and len(results["tests"]) == 2, results
+        assert not os.path.exists(os.path.join(results_dir, "results.json"))

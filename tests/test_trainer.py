@@ -154,3 +154,50 @@ def test_gradnorm_refuses_a_model_without_a_shared_kernel():
                                  for t in data.tasks})
     with pytest.raises(ValueError, match="gradnorm needs a shared layer with a kernel"):
         Trainer(model, data, GradNormObjective(data.tasks), TrainConfig(steps=1, progress=False))
+
+
+def _two_adams(shared, lr_shared, lr_rest):
+    """An optimizer made of two Adams (shared variables at one rate, the rest at another): what a
+    fine-tuning hook may hand the Trainer. A tf.Module, so a checkpoint tracks both Adams."""
+    import tensorflow as tf
+
+    class TwoAdams(tf.Module):
+        def __init__(self):
+            super().__init__()
+            self.shared = keras.optimizers.Adam(learning_rate=lr_shared)
+            self.rest = keras.optimizers.Adam(learning_rate=lr_rest)
+            self._shared_ids = frozenset(id(v) for v in shared)
+            self.built = False
+
+        def build(self, variables):
+            self.shared.build([v for v in variables if id(v) in self._shared_ids])
+            self.rest.build([v for v in variables if id(v) not in self._shared_ids])
+            self.built = True
+
+        def apply_gradients(self, pairs):
+            pairs = list(pairs)
+            self.shared.apply_gradients([(g, v) for g, v in pairs if id(v) in self._shared_ids])
+            self.rest.apply_gradients([(g, v) for g, v in pairs if id(v) not in self._shared_ids])
+
+    return TwoAdams()
+
+
+def test_trainer_uses_and_checkpoints_a_given_optimizer(tmp_path):
+    import tensorflow as tf
+    from mtl_tf.models import split_variables
+    keras.utils.set_random_seed(0)
+    data = standardize(make_correlated_regression(num_examples=300, input_dim=8, seed=0))
+    model = build_model("shared_bottom", data.input_shape, data.tasks)
+    shared = split_variables(model, data.tasks)[0]
+    frozen = [np.array(v.numpy()) for v in shared]
+    optimizer = _two_adams(shared, lr_shared=0.0, lr_rest=3e-3)   # lr 0: the shared layers stay as they are
+    config = TrainConfig(steps=5, batch_size=8, eval_every=0, log_every=5, run_dir=str(tmp_path), progress=False)
+    trainer = Trainer(model, data, make_objective("sum", data.tasks), config, optimizer=optimizer)
+    assert trainer.optimizer is optimizer and optimizer.built
+    trainer.fit()
+    assert int(optimizer.rest.iterations.numpy()) == 5 and int(optimizer.shared.iterations.numpy()) == 5
+    for before, v in zip(frozen, shared):
+        np.testing.assert_array_equal(before, v.numpy())
+    keys = tf.train.load_checkpoint(str(tmp_path / "checkpoints")).get_variable_to_shape_map()
+    assert any(k.startswith("optimizer/rest/") for k in keys) and any(k.startswith("optimizer/shared/") for k in keys), \
+        sorted(keys)[:20]

@@ -11,12 +11,11 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import sys  # noqa: E402
 
 import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
 
-from mtl_tf import train  # noqa: E402,F401 - defines --dataset and --seed, shared with mtl-train
+from mtl_tf import cli, train  # noqa: E402,F401 - defines --dataset and --seed, shared with mtl-train
 from mtl_tf.data import DATASETS, DataError, load_dataset  # noqa: E402
 
 FLAGS = flags.FLAGS
@@ -86,20 +85,12 @@ def main(argv):
 
 
 def _fail(message: str):
-    sys.stderr.write(f"mtl-data: error: {message}\n")
-    sys.exit(2)
-
-
-def _parse_flags(argv):
-    try:
-        return FLAGS(argv)
-    except flags.Error as e:
-        _fail(f"{e} (mtl-data --helpfull lists every flag)")
+    cli.fail("mtl-data", message, 2)
 
 
 def run():
     """Console-script entry point."""
-    app.run(main, flags_parser=_parse_flags)
+    app.run(main, flags_parser=cli.flags_parser("mtl-data"))
 
 
 if __name__ == "__main__":

@@ -65,15 +65,33 @@ def proportional_sample_tasks(seed, sizes, k: int):
     return tf.cast(tf.argsort(log_p - tf.math.log(-tf.math.log(u)), direction="DESCENDING")[:k], tf.int32)
 
 
+def _stacked_labels(labels):
+    """{task: [N] labels} -> ([(names, [N, n] constant)] one matrix per dtype), to gather once per dtype."""
+    groups = {}
+    for name, v in labels.items():
+        groups.setdefault(v.dtype, []).append(name)
+    return [(names, tf.stack([labels[n] for n in names], axis=1)) for names in groups.values()]
+
+
 def task_sampled_dataset(split: Split, tasks, tasks_per_step: int, batch_size: int, seed: int,
-                         sample_tasks=None, sampling: str = "uniform", feature_keys=None) -> tf.data.Dataset:
+                         sample_tasks=None, sampling: str = "uniform", feature_keys=None,
+                         first_step: int = 0) -> tf.data.Dataset:
     """The infinite task-sampled training stream described in the module docstring.
+
+    Batch ``s`` (s = ``first_step``, ``first_step`` + 1, ...) is a pure function of (seed, s),
+    drawn in one vectorized map: the k task ids from ``sample_tasks((seed, s), T, k)``, then
+    [k, b] positions ``floor(u * n_t)`` with u ~ ``stateless_uniform`` (seed folded with s), i.e.
+    b examples drawn uniformly (with replacement) among task t's n_t labelled examples, then one
+    gather per feature key and per label dtype. Resuming at step s: ``first_step=s``, or restore
+    the iterator with ``tf.train.Checkpoint(iterator=it)`` (its state is just the step counter
+    and the prefetched batches).
 
     Args:
       sample_tasks: ``(seed [2], T, k) -> [k] ids`` for ``sampling="uniform"`` (default: the
         implementation's ``optimization.sample_tasks``).
       sampling: "uniform" or "proportional" (to each task's number of labelled examples).
       feature_keys: feature keys to carry (default: every key of ``split.features``).
+      first_step: the step of the first batch.
     """
     num_tasks = len(tasks)
     if sampling not in SAMPLING:
@@ -85,46 +103,54 @@ def task_sampled_dataset(split: Split, tasks, tasks_per_step: int, batch_size: i
         raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
     features = _feature_tensors(split, feature_keys)
     labels, _ = _training_arrays(split, tasks)
+    label_groups = _stacked_labels(labels)
     indices = [np.flatnonzero(np.asarray(split.masks[t.name]) > 0).astype(np.int64) for t in tasks]
     empty = [t.name for t, i in zip(tasks, indices) if len(i) == 0]
     if empty:
         raise ValueError(f"task(s) {empty} have no labelled examples in this split; cannot sample them.")
+    sizes = [len(i) for i in indices]
     if sampling == "proportional":
-        sizes = [len(i) for i in indices]
-
         def sample_tasks(seed_pair, num_tasks, k):
             return proportional_sample_tasks(seed_pair, sizes, k)
     else:
         sample_tasks = sample_tasks or impl.module("optimization").sample_tasks
+    pool = tf.constant(np.concatenate(indices))                        # [sum n_t] row ids, task by task
+    offsets = tf.constant(np.cumsum([0] + sizes[:-1]), tf.int64)       # [T] start of task t in pool
+    counts = tf.constant(sizes, tf.float64)                            # [T] n_t
+    k, b = tasks_per_step, batch_size
+    steps = _steps_per_block(features, k * b)
+    seed_t = tf.constant(seed, tf.int64)
+    names = [t.name for t in tasks]
 
-    per_task = []
-    for t_id, index in enumerate(indices):
-        ds = (tf.data.Dataset.from_tensor_slices(index)
-              .shuffle(len(index), seed=seed * 1000 + t_id, reshuffle_each_iteration=True)
-              .repeat()
-              .batch(batch_size, drop_remainder=True)
-              .map(lambda i, t_id=t_id: (i, tf.constant(t_id, tf.int64))))
-        per_task.append(ds)
-
-    def step_tasks(step):
-        seed_pair = tf.stack([tf.constant(seed, tf.int64), step])
-        chosen = sample_tasks(seed_pair, num_tasks, tasks_per_step)
-        return tf.cast(tf.reshape(chosen, [tasks_per_step]), tf.int64)
-
-    choice = tf.data.Dataset.counter().map(step_tasks).unbatch()
-    stream = (tf.data.Dataset.choose_from_datasets(per_task, choice)
-              .batch(tasks_per_step, drop_remainder=True))
-
-    def gather(index, task_ids):  # index [k, b], task_ids [k]
-        flat = tf.reshape(index, [-1])
-        task = tf.cast(tf.repeat(task_ids, batch_size), tf.int32)
-        batch_features = {k: tf.gather(v, flat) for k, v in features.items()}
+    def block_at(block):  # int64 scalar -> the batches of steps block*S .. block*S + S-1, stacked
+        first = block * steps
+        chosen = tf.stack([tf.reshape(tf.cast(sample_tasks(tf.stack([seed_t, first + i]), num_tasks, k), tf.int32),
+                                      [k]) for i in range(steps)])                          # [S, k]
+        u = tf.random.stateless_uniform([steps, k, b], dtype=tf.float64,
+                                        seed=tf.random.experimental.stateless_fold_in(tf.stack([seed_t, block]), 1))
+        n = tf.gather(counts, chosen)[..., None]                                           # [S, k, 1]
+        pos = tf.cast(tf.minimum(tf.floor(u * n), n - 1), tf.int64)                        # [S, k, b]
+        flat = tf.gather(pool, tf.reshape(tf.gather(offsets, chosen)[..., None] + pos, [steps, k * b]))
+        task = tf.repeat(chosen, b, axis=1)                                                # [S, k*b]
+        batch_features = {key: tf.gather(v, flat) for key, v in features.items()}
         batch_features["task"] = task
-        batch_labels = {n: tf.gather(v, flat) for n, v in labels.items()}
-        batch_masks = {t.name: tf.cast(tf.equal(task, i), tf.float32) for i, t in enumerate(tasks)}
+        batch_labels = {}
+        for group, matrix in label_groups:
+            batch_labels.update(zip(group, tf.unstack(tf.gather(matrix, flat), axis=2)))
+        batch_masks = dict(zip(names, tf.unstack(tf.one_hot(task, num_tasks), axis=2)))
         return batch_features, batch_labels, batch_masks
 
-    return stream.map(gather, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+    return (tf.data.Dataset.counter(first_step // steps)
+            .map(block_at, num_parallel_calls=tf.data.AUTOTUNE)
+            .unbatch()
+            .skip(first_step % steps)
+            .prefetch(tf.data.AUTOTUNE))
+
+
+def _steps_per_block(features, batch: int, max_steps: int = 16, max_bytes: int = 8 << 20) -> int:
+    """S, the steps drawn per map call: up to ``max_steps``, at most ``max_bytes`` of features per block."""
+    row = sum(v.dtype.size * int(np.prod(v.shape[1:])) for v in features.values()) + 16
+    return int(max(1, min(max_steps, max_bytes // (row * batch))))
 
 
 def joint_dataset(split: Split, tasks, batch_size: int, seed: int, feature_keys=None) -> tf.data.Dataset:

@@ -6,9 +6,17 @@ Generative story, one *query* at a time:
   ``quality`` (what satisfies viewers), a ``clickbait`` score (what attracts clicks but does
   not satisfy) and a length in minutes;
 * a query is a user on a device (0 mobile, 1 desktop, 2 tv) with a context vector; the
-  current ranker (noisy, but better than random) orders ``slate_size`` = K candidate videos
-  into positions 1..K, so better videos tend to be shown higher (the confound that makes
-  position bias matter);
+  *logging* ranker -- the old production ranker whose choices the log records -- orders
+  ``slate_size`` = K candidate videos into positions 1..K by the score
+  ``estimate + clickbait + logging_bias * z(log length) + N(0, ranker_noise^2)``, where
+  ``estimate`` is the true affinity (``ranker_view="truth"``, the default) or the affinity of the
+  noisy factors the model also sees (``"features"``: an old model, no better informed than the
+  new one). Better videos tend to be shown higher (the confound that makes position bias
+  matter); with ``"truth"`` the position also carries relevance the features cannot show.
+  With ``logging_bias`` > 0 the old ranker has a systematic error -- it
+  over-promotes long videos (a watch-time-optimised ranker), a reason that is *not* click
+  relevance but that a model can see (log length is a feature). That is the feedback loop of a
+  real log: clicks concentrate on what the old ranker liked;
 * true click relevance ``r = sigmoid(u.v + ctx + clickbait)`` and true satisfaction
   ``s = sigmoid(u.v + quality - clickbait)``;
 * the user examines position k with probability ``e_k = k^(-eta_device)`` (decreasing in k,
@@ -39,11 +47,23 @@ from mtl_tf.tasks import Task
 DEVICES = ("mobile", "desktop", "tv")
 # examination exponent per device: e_k = k ** -eta; mobile users scroll least.
 EXAMINATION_EXPONENT = np.array([1.2, 0.8, 0.5])
+# what the logging ranker's affinity estimate is made of: the true latent factors, or the model's noisy features
+RANKER_VIEWS = ("truth", "features")
 
 flags.DEFINE_integer("slate_size", 10, "Recommendation log: candidates shown per query (positions 1..K).",
                      lower_bound=2, upper_bound=100)
 flags.DEFINE_integer("num_users", 500, "Recommendation log: number of users.", lower_bound=1)
 flags.DEFINE_integer("num_videos", 1000, "Recommendation log: number of videos.", lower_bound=2)
+flags.DEFINE_float("logging_bias", 0.0, "Recommendation log: how strongly the old (logging) ranker over-promotes long "
+                   "videos, for a reason that is not click relevance: its score is true click logit + logging_bias * "
+                   "z(log length) + noise. 0: positions follow relevance only (an unbiased ranker); 1-2: a "
+                   "feedback loop where clicks pile up on what the old ranker liked (docs/RANKING.md).",
+                   lower_bound=0.0)
+flags.DEFINE_enum("ranker_view", "truth", list(RANKER_VIEWS), "Recommendation log: what the logging ranker's "
+                  "click estimate sees. truth: the true user/video factors (positions then carry relevance the model's "
+                  "noisy features cannot see); features: the same noisy factors the model sees (an old model).")
+flags.DEFINE_float("ranker_noise", 1.0, "Recommendation log: noise (std of the logit) of the logging ranker; large: "
+                   "positions nearly random, 0: sorted by its score.", lower_bound=0.0)
 
 
 def _sigmoid(z):
@@ -58,12 +78,24 @@ def examination_probability(position, device):
 def make_recommendation(num_examples: int = 12000, slate_size: int = 10, num_users: int = 500,
                         num_videos: int = 1000, latent_dim: int = 8, context_dim: int = 2,
                         ranker_noise: float = 1.0, rated_fraction: float = 0.4,
-                        seed: int = 0) -> MultiTaskData:
+                        logging_bias: float = 0.0, ranker_view: str = "truth", seed: int = 0) -> MultiTaskData:
     """Generate the log: ``num_examples // slate_size`` queries of ``slate_size`` impressions each.
 
-    ``ranker_noise`` is the noise of the production ranker that ordered the slates (large:
-    positions nearly random; 0: sorted by true relevance).
+    The logging ranker that ordered the slates scores a candidate by its estimate of the click
+    logit (``affinity + clickbait``; the affinity of the true factors for ``ranker_view="truth"``,
+    of the observed noisy factors for ``"features"``) ``+ logging_bias * z + N(0, ranker_noise^2)``,
+    where ``z`` is the video's standardized log length (a model feature that does not enter click
+    relevance). With the defaults the log is the one this generator always made (same seed, same
+    draws: every random number is drawn in a fixed order before the ranker sorts).
+    ``ranker_noise``: large gives nearly random positions, 0 a sort by that score.
+    ``logging_bias``: 0 is an old ranker whose only error is noise (position is then an unbiased
+    proxy of relevance); > 0 an old ranker that systematically over-promotes long videos, so the
+    log's clicks concentrate on them (the feedback loop a position tower is meant to undo).
     """
+    if logging_bias < 0 or ranker_noise < 0:
+        raise ValueError(f"logging_bias ({logging_bias}) and ranker_noise ({ranker_noise}) must be >= 0.")
+    if ranker_view not in RANKER_VIEWS:
+        raise ValueError(f"ranker_view must be one of {RANKER_VIEWS}, got {ranker_view!r}.")
     if slate_size > num_videos:
         raise ValueError(f"slate_size ({slate_size}) cannot exceed num_videos ({num_videos}).")
     num_queries = num_examples // slate_size
@@ -83,31 +115,47 @@ def make_recommendation(num_examples: int = 12000, slate_size: int = 10, num_use
     q_context = rng.normal(0, 1, (num_queries, context_dim))
     candidates = np.stack([rng.choice(num_videos, slate_size, replace=False) for _ in range(num_queries)])
 
-    u = users[q_user][:, None, :]                                       # [Q, 1, d]
-    v = videos[candidates]                                              # [Q, K, d]
-    affinity = (u * v).sum(-1) + ((q_context @ context_w)[:, None, :] * v).sum(-1)   # [Q, K]
+    # every random draw below in a fixed order and shape, whatever the ranker does (same seed, same draws)
+    shape = (num_queries, slate_size)
+    ranker_draw = rng.normal(0, ranker_noise, shape)
+    click_draw, like_draw = rng.random(shape), rng.random(shape)
+    watch_draw = rng.lognormal(0, 0.25, shape)
+    rated_draw, rating_draw = rng.random(shape), rng.normal(0, 0.5, shape)
+    seen_users = users + rng.normal(0, 0.3, users.shape)     # observed (noisy) latent factors
+    seen_videos = videos + rng.normal(0, 0.3, videos.shape)
+    seen_quality = quality + rng.normal(0, 0.5, num_videos)
+
+    def affinity_of(user_vectors, video_vectors):                       # [Q, K]
+        v = video_vectors[candidates]                                   # [Q, K, d]
+        return ((user_vectors[q_user][:, None, :] + (q_context @ context_w)[:, None, :]) * v).sum(-1)
+
+    affinity = affinity_of(users, videos)
     relevance = _sigmoid(affinity + clickbait[candidates] - 1.0)
     satisfaction = _sigmoid(affinity + quality[candidates] - clickbait[candidates])
-    # the production ranker: sort by a noisy relevance estimate; slot j -> position j + 1
-    order = np.argsort(-(affinity + clickbait[candidates] + rng.normal(0, ranker_noise, affinity.shape)), axis=1)
+    # the logging (old) ranker: its estimate of the click logit (the truth, or what the features show), plus
+    # noise, plus its systematic preference for long videos; slot j -> position j + 1
+    estimate = affinity if ranker_view == "truth" else affinity_of(seen_users, seen_videos)
+    log_length = np.log(length)
+    promoted = (log_length - log_length.mean()) / log_length.std()
+    order = np.argsort(-(estimate + clickbait[candidates] + ranker_draw + logging_bias * promoted[candidates]),
+                       axis=1)
     candidates, relevance, satisfaction = (np.take_along_axis(a, order, axis=1)
                                            for a in (candidates, relevance, satisfaction))
-    position = np.broadcast_to(np.arange(1, slate_size + 1), (num_queries, slate_size))
-    device = np.broadcast_to(q_device[:, None], (num_queries, slate_size))
+    position = np.broadcast_to(np.arange(1, slate_size + 1), shape)
+    device = np.broadcast_to(q_device[:, None], shape)
     examination = examination_probability(position, device)
 
-    click = rng.random(relevance.shape) < examination * relevance
-    like = click & (rng.random(relevance.shape) < satisfaction ** 2)
-    watch_fraction = np.clip(satisfaction * rng.lognormal(0, 0.25, relevance.shape), 0.02, 1.0)
+    click = click_draw < examination * relevance
+    like = click & (like_draw < satisfaction ** 2)
+    watch_fraction = np.clip(satisfaction * watch_draw, 0.02, 1.0)
     watch_time = watch_fraction * length[candidates]
-    rated = click & (rng.random(relevance.shape) < rated_fraction)
-    rating = np.clip(1.0 + 4.0 * satisfaction + rng.normal(0, 0.5, relevance.shape), 1.0, 5.0)
+    rated = click & (rated_draw < rated_fraction)
+    rating = np.clip(1.0 + 4.0 * satisfaction + rating_draw, 1.0, 5.0)
 
     # observed features: noisy views of the latent factors, their product, video statistics
-    seen_u = (users + rng.normal(0, 0.3, users.shape))[q_user][:, None, :].repeat(slate_size, axis=1)
-    seen_v = (videos + rng.normal(0, 0.3, videos.shape))[candidates]
-    video_stats = np.stack([quality + rng.normal(0, 0.5, num_videos), clickbait,
-                            np.log(length)], axis=1)[candidates]
+    seen_u = seen_users[q_user][:, None, :].repeat(slate_size, axis=1)
+    seen_v = seen_videos[candidates]
+    video_stats = np.stack([seen_quality, clickbait, log_length], axis=1)[candidates]
     context = q_context[:, None, :].repeat(slate_size, axis=1)
     x = np.concatenate([seen_u, seen_v, seen_u * seen_v, video_stats, context], axis=-1)
 
@@ -133,10 +181,12 @@ def make_recommendation(num_examples: int = 12000, slate_size: int = 10, num_use
                   for q in query_splits)
     return MultiTaskData("recommendation", tasks, tr, va, te,
                          description=f"synthetic recommendation log with position bias: {num_queries} queries "
-                                     f"x {slate_size} positions, {num_users} users, {num_videos} videos")
+                                     f"x {slate_size} positions, {num_users} users, {num_videos} videos, logging ranker "
+                                     f"view {ranker_view}, noise {ranker_noise:g}, bias {logging_bias:g}")
 
 
 def load(fv, seed: int) -> MultiTaskData:
     """The ``--dataset=recommendation`` source, configured from flags."""
     return make_recommendation(num_examples=fv.num_examples, slate_size=fv.slate_size, num_users=fv.num_users,
-                               num_videos=fv.num_videos, seed=seed)
+                               num_videos=fv.num_videos, ranker_noise=fv.ranker_noise,
+                               logging_bias=fv.logging_bias, ranker_view=fv.ranker_view, seed=seed)

@@ -218,18 +218,31 @@ def _readable_by_others(path: str) -> bool:
     return bool(os.stat(path).st_mode & stat.S_IROTH)
 
 
+def python_paths_for_nobody() -> List[str]:
+    """What the unprivileged child must read to run the graded tests: this interpreter, its
+    standard library, and the installed numpy, pytest, TensorFlow and Keras (``mtl_tf`` itself is
+    copied into the workspace). Found without importing TensorFlow."""
+    paths = [sys.executable, os.path.dirname(os.__file__)]
+    for name in ("numpy", "pytest", "tensorflow", "keras"):
+        try:
+            spec = importlib.util.find_spec(name)
+        except (ImportError, ValueError):
+            spec = None
+        if spec is not None and spec.origin:
+            paths.append(os.path.dirname(spec.origin))
+    return paths
+
+
 def _unprivileged_user(as_user: Optional[str], notes: List[str]):
     """The user to run student code as (None: this process's user)."""
     if os.geteuid() != 0 or as_user == "":
         return None
     if as_user is None:
-        import mtl_tf
-        needed = [sys.executable, os.path.dirname(os.__file__), os.path.dirname(os.path.dirname(mtl_tf.__file__))]
-        needed += [os.path.dirname(spec.origin) for spec in map(importlib.util.find_spec, ("numpy", "pytest"))
-                   if spec is not None and spec.origin]
-        if not all(_readable_by_others(p) for p in needed):
+        unreadable = [p for p in python_paths_for_nobody() if not _readable_by_others(p)]
+        if unreadable:
             notes.append(f"Note: graded as root: the Python installation is not readable by "
-                         f"'{UNPRIVILEGED_USER}' (install it in a world-readable place, as setup.sh does).")
+                         f"'{UNPRIVILEGED_USER}' ({unreadable[0]}); install it in a world-readable place, "
+                         f"as setup.sh does (/autograder/venv from the system python3).")
             return None
     return pwd.getpwnam(as_user or UNPRIVILEGED_USER)
 

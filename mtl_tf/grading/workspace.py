@@ -2,7 +2,9 @@
 
 ``homework/`` holds only the expected file names (those of the starter package), read from the
 submission as regular files (never through a symlink, at most MAX_FILE_BYTES); ``tests/``, the
-package ``__init__.py`` and ``pytest.ini`` are the grader's own.
+package ``__init__.py``, ``pytest.ini`` and ``mtl_tf/`` (a copy of the framework package this
+grader runs, so the child imports exactly that code from a place the unprivileged user can read,
+however ``mtl_tf`` was installed) are the grader's own.
 """
 
 import os
@@ -19,6 +21,11 @@ testpaths = tests
 filterwarnings =
     ignore::DeprecationWarning
 """
+
+
+def framework_package() -> str:
+    """The folder of the ``mtl_tf`` package this process runs (copied into every workspace)."""
+    return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def source_root() -> str:
@@ -103,11 +110,11 @@ def homework_files(submission: Optional[str], root: str):
 
 
 def populate(workspace: str, homework: Dict[str, bytes], root: str, include_hidden: bool = True) -> None:
-    """(Re)write the grader's files in ``workspace``: homework/, tests/, pytest.ini.
+    """(Re)write the grader's files in ``workspace``: homework/, tests/, mtl_tf/, pytest.ini.
 
     Called before every child process, so a child that edited them cannot affect the next one.
     """
-    for name in ("homework", "tests"):
+    for name in ("homework", "tests", "mtl_tf"):
         shutil.rmtree(os.path.join(workspace, name), ignore_errors=True)
     os.makedirs(os.path.join(workspace, "homework"))
     for name, data in homework.items():
@@ -117,6 +124,8 @@ def populate(workspace: str, homework: Dict[str, bytes], root: str, include_hidd
     for rel in grader_test_files(tests_src, include_hidden):
         os.makedirs(os.path.dirname(os.path.join(workspace, "tests", rel)), exist_ok=True)
         shutil.copyfile(os.path.join(tests_src, rel), os.path.join(workspace, "tests", rel))
+    shutil.copytree(framework_package(), os.path.join(workspace, "mtl_tf"),
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info"))
     with open(os.path.join(workspace, "pytest.ini"), "w") as f:
         f.write(PYTEST_INI)
 

@@ -1,12 +1,18 @@
-"""The Trainer: compiled task-sampled step, periodic evaluation, summaries, checkpoints.
+"""The Trainer: compiled task-sampled step, periodic evaluation, summaries, checkpoints, resume.
 
-One loop serves every builder, objective and data mode: the step (the implementation's
-``optimization.train_step``) turns a batch into the per-task loss vector and hands it to the
-objective. The trainer never branches on a builder's or objective's name.
+One loop serves every builder, objective, data mode and ``tf.distribute`` strategy: the step
+(the implementation's ``optimization.train_step`` on one device, ``mtl_tf.gradients.gradient_step``
+with a gradient method or more than one replica) turns a batch into the per-task loss vector and
+hands it to the objective. The trainer never branches on a builder's or objective's name.
+
+The host touches the step's results only every ``log_every`` steps: running loss sums and the
+non-finite guard live in variables updated inside the step (``mtl_tf.training.guards``).
+Checkpoints (every ``checkpoint_every`` steps, at each evaluation and at the end) hold the model,
+optimizer, objective, gradient method, step, guard counters, the global RNG and the tf.data
+iterator; ``fit`` resumes from the newest usable one in ``run_dir``.
 """
 
 import dataclasses
-import math
 import os
 import time
 from typing import Optional
@@ -19,7 +25,10 @@ from mtl_tf import impl
 from mtl_tf.gradients import gradient_step
 from mtl_tf.data import joint_dataset, task_sampled_dataset
 from mtl_tf.training import evaluation
+from mtl_tf.training.checkpointing import restore_latest
+from mtl_tf.training.distribute import check_distributable, is_default
 from mtl_tf.training.evaluation import model_feature_keys
+from mtl_tf.training.guards import StepGuard
 from mtl_tf.training.progress import Progress
 
 
@@ -30,7 +39,7 @@ class TrainingError(RuntimeError):
 @dataclasses.dataclass
 class TrainConfig:
     steps: int = 3000
-    batch_size: int = 64             # examples per sampled task per step
+    batch_size: int = 64             # examples per sampled task per step (GLOBAL: split across replicas)
     tasks_per_step: Optional[int] = None   # None: all tasks
     learning_rate: float = 1e-3
     seed: int = 0
@@ -40,97 +49,190 @@ class TrainConfig:
     task_sampling: str = "uniform"   # or "proportional" (by labelled examples per task)
     run_dir: Optional[str] = None    # None: write nothing
     progress: bool = True
+    checkpoint_every: int = 500      # also at each evaluation and at the end; 0: only those
+    nan_policy: str = "stop"         # or "skip_step"
+    jit_compile: bool = False        # XLA-compile the step (tf.function(jit_compile=True))
 
 
 class Trainer:
     """Train ``model`` on ``data`` with ``objective`` (and ``grad_method``, a
     ``mtl_tf.gradients.GradientMethod`` or None for plain back-propagation of the objective).
 
+    ``optimizer``: anything with ``apply_gradients(grads_and_vars)`` and ``build(variables)``
+    (default: Adam at ``config.learning_rate``); it is checkpointed. ``strategy``: a
+    ``tf.distribute.Strategy`` under whose scope model, objective, gradient method and optimizer
+    were created (default: no distribution).
+
     After ``fit``: ``trace_count`` is the number of times the step was traced
     (exactly 1 for a healthy run), ``history`` holds validation metrics over time.
     """
 
-    def __init__(self, model, data, objective, config: TrainConfig, grad_method=None):
+    def __init__(self, model, data, objective, config: TrainConfig, grad_method=None, optimizer=None,
+                 strategy=None):
         self.model, self.data, self.objective, self.config = model, data, objective, config
         self.grad_method = grad_method
+        self.strategy = strategy or tf.distribute.get_strategy()
         objective.check_model(model, data.tasks)
+        check_distributable(self.strategy, objective, grad_method)
+        if config.jit_compile and not is_default(self.strategy):
+            raise ValueError("--jit_compile is supported with --strategy=default only.")
         self.tasks = list(data.tasks)
         self.tasks_per_step = config.tasks_per_step or len(self.tasks)
-        self.optimizer = keras.optimizers.Adam(learning_rate=config.learning_rate)
-        self.optimizer.build(list(model.trainable_variables) + list(objective.trainable_variables))
-        self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+        variables = list(model.trainable_variables) + list(objective.trainable_variables)
+        with self.strategy.scope():
+            if optimizer is None:
+                optimizer = keras.optimizers.Adam(learning_rate=config.learning_rate)
+            if not getattr(optimizer, "built", False):
+                optimizer.build(variables)
+            self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step",
+                                    aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
+            self.guard = StepGuard(len(self.tasks), config.nan_policy)
+        self.optimizer = optimizer
+        self._state = [v for v in objective.variables if not v.trainable] + \
+            ([] if grad_method is None else list(grad_method.variables))
         self.trace_count = 0
         self.history = []
+        self.resumed_from = 0
         self._optimization = impl.module("optimization")
-        self._train_step = tf.function(self._step)
+        self._train_step = tf.function(self._step, jit_compile=config.jit_compile or None)
         self.predict = evaluation.Predictor(model)
 
     def _step(self, batch):
         self.trace_count += 1  # Python side effect: runs only while tracing
-        self.objective.before_step(self.model, self.tasks, batch)
-        if self.grad_method is None:
-            out = self._optimization.train_step(self.model, self.optimizer, self.objective, self.tasks, batch)
-        else:
-            out = gradient_step(self.model, self.optimizer, self.objective, self.grad_method, self.tasks, batch)
-            out["grad_weights"] = self.grad_method.task_weights()
-        self.step.assign_add(1)
-        out["task_weights"] = self.objective.task_weights()
-        return out
+        pending = self.strategy.run(self._replica_step, args=(batch,))
+        if pending is not None:
+            # > 1 replica: apply (the optimizer all-reduces: a synchronization point) outside the replica
+            # function, under one tf.cond on the step's verdict (the same on every replica)
+            ok, grads = pending
+            tf.cond(self.strategy.experimental_local_results(ok)[0],
+                    lambda: self._apply_on_replicas(grads), lambda: tf.constant(False))
 
-    def dataset(self) -> tf.data.Dataset:
+    def _apply_on_replicas(self, grads):
+        variables = self._pending_variables
+        self.strategy.run(lambda g: self.optimizer.apply_gradients(zip(g, variables)), args=(grads,))
+        return tf.constant(True)
+
+    def _replica_step(self, batch):
+        before = [v.read_value() for v in self._state]   # put back if the step is skipped
+        self.objective.before_step(self.model, self.tasks, batch)
+        objective, optimizer = self.guard.watch(self.objective), self.guard.guard(self.optimizer)
+        if self.grad_method is None and self.strategy.num_replicas_in_sync == 1:
+            out = self._optimization.train_step(self.model, optimizer, objective, self.tasks, batch)
+        else:
+            out = gradient_step(self.model, optimizer, objective, self.grad_method, self.tasks, batch)
+        self.step.assign_add(1)
+        ok = self.guard.record(self.step, out, before, self._state)
+        if optimizer.pending is None:
+            return None
+        self._pending_variables = [v for _, v in optimizer.pending]
+        return ok, [g for g, _ in optimizer.pending]
+
+    def dataset(self, first_step: int = 0) -> tf.data.Dataset:
+        """GLOBAL batches (``batch_size`` x tasks per step examples) of the training stream, from
+        batch ``first_step`` on (the task-sampled stream is a pure function of (seed, step))."""
         c = self.config
         keys = model_feature_keys(self.model)  # Keras 3 maps dict inputs by position: feed only the model's
         if c.data_mode == "joint":
-            return joint_dataset(self.data.train, self.tasks, c.batch_size * self.tasks_per_step, c.seed,
-                                 feature_keys=keys)
+            dataset = joint_dataset(self.data.train, self.tasks, c.batch_size * self.tasks_per_step, c.seed,
+                                    feature_keys=keys)
+            return dataset.skip(first_step) if first_step else dataset
         return task_sampled_dataset(self.data.train, self.tasks, self.tasks_per_step, c.batch_size, c.seed,
-                                    sampling=c.task_sampling, feature_keys=keys)
+                                    sampling=c.task_sampling, feature_keys=keys, first_step=first_step)
+
+    def _iterator(self, first_step: int = 0):
+        """One device: an iterator that is checkpointed itself. A strategy's distributed iterator
+        cannot be checkpointed, so it is rebuilt at the restored step instead."""
+        if is_default(self.strategy):
+            return iter(self.dataset())
+        return iter(self.strategy.experimental_distribute_dataset(self.dataset(first_step)))
 
     def evaluate(self, split_name: str = "validation"):
         split = self.data.splits()[split_name]
         return evaluation.evaluate(self.tasks, self.predict(split), split)
 
+    def checkpoint(self, iterator=None) -> tf.train.Checkpoint:
+        """Everything a resumed run needs to continue exactly where this one stopped."""
+        extra = {} if self.grad_method is None else {"grad_method": self.grad_method}
+        if iterator is not None:
+            extra["iterator"] = iterator
+        try:
+            extra["rng"] = tf.random.get_global_generator()
+        except RuntimeError:   # op determinism on and no global generator set: nothing draws from it
+            pass
+        return tf.train.Checkpoint(model=self.model, optimizer=self.optimizer, objective=self.objective,
+                                   step=self.step, guard=self.guard, **extra)
+
+    def _check_finite(self):
+        """TrainingError naming the task(s) and the step if a step went non-finite (policy stop)."""
+        bad_step = int(self.guard.bad_step.numpy())
+        if self.config.nan_policy != "stop" or bad_step == 0:
+            return
+        names = [t.name for t in self.tasks]
+        bad = [n for n, b in zip(names, self.guard.bad_tasks.numpy()) if b]
+        kept = f"; the last good checkpoint is in {os.path.join(self.config.run_dir, 'checkpoints')}" \
+            if self.config.run_dir else ""
+        raise TrainingError(f"step {bad_step}: non-finite loss for task(s) {bad or names}; "
+                            f"lower --learning_rate or check the data{kept} (--nan_policy=skip_step skips such "
+                            "steps instead).")
+
+    def _first_step(self, batch):
+        try:
+            self._train_step(batch)
+        except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError) as e:
+            if not self.config.jit_compile:
+                raise
+            first = str(e).strip().splitlines()[0][:300]
+            raise TrainingError(f"--jit_compile: XLA cannot compile this step ({first}); "
+                                "run without --jit_compile.") from None
+
     def fit(self) -> dict:
-        """Run ``config.steps`` steps; returns the final results (also written to run_dir)."""
+        """Run up to ``config.steps`` steps (resuming from ``run_dir``'s newest checkpoint if any);
+        returns the final results (also written to run_dir)."""
         c = self.config
+        checkpointed = is_default(self.strategy)
+        iterator = self._iterator() if checkpointed else None
         writer = manager = None
         if c.run_dir:
             os.makedirs(c.run_dir, exist_ok=True)
             writer = tf.summary.create_file_writer(os.path.join(c.run_dir, "tensorboard"))
-            extra = {} if self.grad_method is None else {"grad_method": self.grad_method}
-            ckpt = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer,
-                                       objective=self.objective, step=self.step, **extra)
+            ckpt = self.checkpoint(iterator)
             manager = tf.train.CheckpointManager(ckpt, os.path.join(c.run_dir, "checkpoints"), max_to_keep=2)
+            restored = restore_latest(ckpt, manager)
+            if restored:
+                self.resumed_from = int(self.step.numpy())
+                print(f"Resuming from step {self.resumed_from} (checkpoint {restored}).", flush=True)
+                self._check_finite()
+        if iterator is None:
+            iterator = self._iterator(self.resumed_from)
         names = [t.name for t in self.tasks]
         progress = Progress(c.steps, enabled=c.progress)
-        running = np.zeros(len(names))
-        seen = np.zeros(len(names))
         start = time.perf_counter()
-        iterator = iter(self.dataset())
-        for i in range(1, c.steps + 1):
-            out = self._train_step(next(iterator))
-            losses, present = out["task_losses"].numpy(), out["present"].numpy()
-            if not np.all(np.isfinite(losses[present])) or not math.isfinite(float(out["loss"])):
-                bad = [n for n, l, p in zip(names, losses, present) if p and not np.isfinite(l)]
-                raise TrainingError(f"step {i}: non-finite loss for task(s) {bad or names}; "
-                                    "lower --learning_rate or check the data.")
-            running += np.where(present, losses, 0.0)
-            seen += present
+        first = self.resumed_from + 1
+        for i in range(first, c.steps + 1):
+            batch = next(iterator)
+            if i == first:
+                self._first_step(batch)
+            else:
+                self._train_step(batch)
             if i % c.log_every == 0 or i == c.steps:
-                mean = running / np.maximum(seen, 1)
+                self._check_finite()
+                mean, _ = self.guard.read_losses()
+                skipped = int(self.guard.skipped.numpy())
                 if writer:
                     with writer.as_default(step=i):
-                        tf.summary.scalar("loss/total", float(out["loss"]))
-                        for n, v, w in zip(names, mean, out["task_weights"].numpy()):
+                        tf.summary.scalar("loss/total", float(self.guard.last_loss.numpy()))
+                        for n, v, w in zip(names, mean, np.asarray(self.objective.task_weights())):
                             tf.summary.scalar(f"loss/{n}", v)
                             tf.summary.scalar(f"task_weight/{n}", w)
-                        if "grad_weights" in out:
-                            for n, w in zip(names, out["grad_weights"].numpy()):
+                        if self.grad_method is not None:
+                            for n, w in zip(names, self.grad_method.task_weights().numpy()):
                                 tf.summary.scalar(f"grad_weight/{n}", w)
-                progress.update(i, {f"loss_{n}": v for n, v in zip(names, mean)})
-                running[:] = 0
-                seen[:] = 0
-            if (c.eval_every and i % c.eval_every == 0) or i == c.steps:
+                values = {f"loss_{n}": v for n, v in zip(names, mean)}
+                if skipped:
+                    values["skipped"] = skipped
+                progress.update(i, values)
+            evaluate = (c.eval_every and i % c.eval_every == 0) or i == c.steps
+            if evaluate:
                 val = self.evaluate("validation")
                 self.history.append({"step": i, "validation": val})
                 if writer:
@@ -138,9 +240,13 @@ class Trainer:
                         for n, metrics in val.items():
                             for k, v in metrics.items():
                                 tf.summary.scalar(f"validation/{n}/{k}", v)
-                if manager:
-                    manager.save(checkpoint_number=i)
+            if manager and (evaluate or (c.checkpoint_every and i % c.checkpoint_every == 0)):
+                self._check_finite()   # never save after a bad step: the last good checkpoint stays
+                manager.save(checkpoint_number=i)
         seconds = time.perf_counter() - start
+        done = c.steps - self.resumed_from
+        if not self.history:   # resumed a finished run: nothing left to train
+            self.history.append({"step": c.steps, "validation": self.evaluate("validation")})
         test = self.evaluate("test")
         base = evaluation.baseline(self.tasks, self.data.train, self.data.test)
         results = {
@@ -150,8 +256,11 @@ class Trainer:
             "beats_baseline": evaluation.beats_baseline(self.tasks, test, base),
             "validation": self.history[-1]["validation"],
             "train_seconds": seconds,
-            "steps_per_second": c.steps / seconds,
+            "steps_per_second": done / seconds if done > 0 and seconds > 0 else 0.0,
             "traces": self.trace_count,
+            "skipped_steps": int(self.guard.skipped.numpy()),
+            "resumed_from_step": self.resumed_from,
+            "replicas": self.strategy.num_replicas_in_sync,
             "label_scale": {t.name: [t.label_mean, t.label_scale] for t in self.tasks if t.kind == "regression"},
         }
         if writer:

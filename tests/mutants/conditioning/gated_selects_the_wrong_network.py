@@ -1,6 +1,6 @@
 """gated feeds task t's head from another task's network (the one-hot gates in reverse order)."""
 
-TARGETS = ['tests/test_conditioning.py::test_gating_and_independent_have_zero_cross_task_gradients']
+TARGETS = ['tests/test_conditioning.py::test_gating_and_independent_have_zero_cross_task_gradients[gated]']
 
 
 def gated(input_shape, tasks, hidden_units=(64, 64), tower_units=(32,), backbone="mlp", conv_filters=(16, 32)):
