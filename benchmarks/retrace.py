@@ -62,7 +62,8 @@ def count_traces(files, steps: int = 6, extra=()) -> int:
         objective = make_objective(fv.objective, data.tasks, fv)
         method = make_grad_method(fv.grad_method, model, data.tasks, objective, fv, seed=fv.seed)
         config = TrainConfig(steps=fv.steps, batch_size=fv.batch_size, tasks_per_step=fv.tasks_per_step,
-                             eval_every=fv.eval_every, log_every=fv.log_every, progress=False)
+                             eval_every=fv.eval_every, log_every=fv.log_every, progress=False,
+                             jit_compile=fv.jit_compile, steps_per_call=fv.steps_per_call)
         trainer = Trainer(model, data, objective, config, grad_method=method)
         trainer.fit()
         return trainer.trace_count
@@ -77,6 +78,7 @@ def main() -> None:
     from absl import flags
     flags.DEFINE_bool("full", True, "Every model x objective pair (else each flag file once).")
     flags.DEFINE_integer("run_steps", 6, "Steps per run.")
+    flags.DEFINE_bool("xla", False, "Run every combination with --jit_compile (does XLA compile it, traced once?).")
     flags.FLAGS(sys.argv)
     fv = flags.FLAGS
     results, start = {}, time.perf_counter()
@@ -84,14 +86,14 @@ def main() -> None:
     for files in combinations(fv.full):
         t = time.perf_counter()
         try:
-            traces = count_traces(files, fv.run_steps)
+            traces = count_traces(files, fv.run_steps, ["--jit_compile"] if fv.xla else [])
         except Exception as e:  # noqa: BLE001  (report it, go on with the other combinations)
             traces = f"error: {type(e).__name__}: {str(e).strip().splitlines()[-1][:120]}"
         results[name(files)] = traces
         print(f"{name(files):<52}{traces!s:>7}{time.perf_counter() - t:>9.1f}", flush=True)
     bad = {k: v for k, v in results.items() if v != 1}
     print(json.dumps({"benchmark": "retrace", "combinations": len(results), "steps_per_run": fv.run_steps,
-                      "all_exactly_1": not bad, "not_1": bad, "seconds": round(time.perf_counter() - start, 1),
+                      "xla": fv.xla, "all_exactly_1": not bad, "not_1": bad, "seconds": round(time.perf_counter() - start, 1),
                       **_bench.machine()}))
 
 

@@ -1,11 +1,14 @@
 """Compiled task-sampled step vs keras Model.fit: steps/s on the same model, data and batch.
 
-For each configuration (``--configs``: model/dataset/backbone), three sides train fresh copies of
+For each configuration (``--configs``: model/dataset/backbone), five sides train fresh copies of
 the same architecture (``mtl_tf.models.build_model``, same seed) on the same task-sampled
 ``Trainer.dataset()`` stream:
 
-* ``Trainer step``: ``Trainer._train_step(next(iterator))`` from Python, as ``Trainer.fit`` does;
-* ``Trainer step, XLA``: the same with ``TrainConfig(jit_compile=True)`` (issue 9's optional XLA);
+* ``Trainer step``: ``Trainer._train_step(next(iterator))`` from Python, one step per call (what
+  ``Trainer.fit`` does under a non-default strategy);
+* ``Trainer loop``: ``Trainer._train_steps``, ``--steps_per_call`` steps per compiled call with
+  ``next(iterator)`` in the graph (what ``Trainer.fit`` does on one device);
+* ``..., XLA``: the same with ``TrainConfig(jit_compile=True)`` (issue 9's optional XLA);
 * ``Model.fit``: one loss per output with the task masks as sample weights (the same masked
   objective), timed from each epoch's begin to its end (fit's setup not counted).
 
@@ -40,31 +43,32 @@ flags.DEFINE_list("configs", ["mmoe/correlated_regression/mlp", "multi_head/imag
 flags.DEFINE_bool("xla", True, "Also time the step with jit_compile=True.")
 
 
-def trainer_side(data, jit_compile: bool, next_in_graph: bool = False):
+def trainer_side(data, jit_compile: bool, per_call: int = 1):
     """() -> steps/s of the next ``--steps`` Trainer steps (fresh model; traced during warm-up).
 
-    next_in_graph: the step takes the iterator and calls ``next`` inside the compiled function
-    (as Model.fit does) instead of receiving the batch's tensors from Python."""
+    per_call 1: one compiled call per step, the batch's tensors handed over from Python (what the
+    Trainer does under a non-default strategy); per_call > 1: the Trainer's in-graph loop
+    (``Trainer._train_steps``: ``per_call`` steps per call, ``next(iterator)`` inside the graph)."""
     keras.utils.set_random_seed(0)
     model = build_model(FLAGS.model, data.input_shape, data.tasks)
     config = TrainConfig(steps=FLAGS.steps, batch_size=FLAGS.batch_size, progress=False, jit_compile=jit_compile)
     trainer = Trainer(model, data, make_objective("sum", data.tasks), config)
     it = iter(trainer.dataset())
-    if next_in_graph:
-        pull = tf.function(lambda iterator: trainer._train_step(next(iterator)))
-        step = lambda: pull(it)  # noqa: E731
+    if per_call > 1:
+        n = tf.constant(per_call, tf.int64)
+        step = lambda: trainer._train_steps(it, n)  # noqa: E731
     else:
         step = lambda: trainer._train_step(next(it))  # noqa: E731
-    for _ in range(FLAGS.warmup):
+    for _ in range(max(1, FLAGS.warmup // per_call)):
         step()
     trainer.step.numpy()
 
     def run():
         start = time.perf_counter()
-        for _ in range(FLAGS.steps):
+        for _ in range(FLAGS.steps // per_call):
             step()
         trainer.step.numpy()   # waits for the last step
-        return FLAGS.steps / (time.perf_counter() - start)
+        return FLAGS.steps // per_call * per_call / (time.perf_counter() - start)
     return run
 
 
@@ -96,11 +100,12 @@ def fit_side(data):
 def compare(model: str, dataset: str, backbone: str) -> dict:
     with flagsaver.flagsaver(model=model, dataset=dataset, backbone=backbone):
         data = load_dataset(FLAGS.dataset, FLAGS, FLAGS.seed)
+        per_call = FLAGS.steps_per_call
         sides = {"Trainer step": trainer_side(data, False),
-                 "step, next() in graph": trainer_side(data, False, next_in_graph=True)}
+                 "Trainer loop": trainer_side(data, False, per_call)}
         if FLAGS.xla:
             sides["Trainer step, XLA"] = trainer_side(data, True)
-            sides["XLA, next() in graph"] = trainer_side(data, True, next_in_graph=True)
+            sides["Trainer loop, XLA"] = trainer_side(data, True, per_call)
         sides["Model.fit"] = fit_side(data)
         rates = _bench.alternate(sides, FLAGS.repeats)
     med = _bench.medians(rates)
@@ -111,10 +116,11 @@ def compare(model: str, dataset: str, backbone: str) -> dict:
     out = {"model": model, "dataset": dataset, "backbone": backbone, "batch": FLAGS.batch_size * len(data.tasks),
            "steps_per_s": {k: round(v, 1) for k, v in med.items()},
            "ratio_step_over_fit": round(med["Trainer step"] / med["Model.fit"], 3),
-           "ratio_next_in_graph_over_fit": round(med["step, next() in graph"] / med["Model.fit"], 3)}
+           "steps_per_call": per_call,
+           "ratio_loop_over_fit": round(med["Trainer loop"] / med["Model.fit"], 3)}
     if FLAGS.xla:
         out["ratio_xla_over_step"] = round(med["Trainer step, XLA"] / med["Trainer step"], 3)
-        out["ratio_xla_next_in_graph_over_fit"] = round(med["XLA, next() in graph"] / med["Model.fit"], 3)
+        out["ratio_xla_loop_over_fit"] = round(med["Trainer loop, XLA"] / med["Model.fit"], 3)
     return out
 
 

@@ -62,6 +62,7 @@ flags.DEFINE_bool("overwrite", False, "Replace a --run_dir that holds a run of a
 # Flags that change how a run is carried out but not what it trains: a run_dir whose flags.txt
 # differs only in these resumes (--steps may grow to extend a finished run).
 RESUMABLE_DIFFERENCES = ("run_dir", "quiet", "overwrite", "steps", "log_every", "eval_every", "checkpoint_every",
+                         "steps_per_call",
                          "strategy", "tpu", "jit_compile", "nan_policy", "deterministic", "flagfile")
 # What a run writes into its run_dir (removed by --overwrite; nothing else is touched).
 RUN_OUTPUTS = ("checkpoints", "tensorboard", "metrics.json", "flags.txt", "model.keras", "saved_model")
@@ -180,7 +181,7 @@ def run_training(fv=FLAGS) -> dict:
                          log_every=fv.log_every, data_mode=fv.data_mode, task_sampling=fv.task_sampling,
                          run_dir=distribute.worker_run_dir(strategy, run_dir), progress=not fv.quiet,
                          checkpoint_every=fv.checkpoint_every,
-                         nan_policy=fv.nan_policy, jit_compile=fv.jit_compile)
+                         nan_policy=fv.nan_policy, jit_compile=fv.jit_compile, steps_per_call=fv.steps_per_call)
     print(f"mtl-train: {fv.model} on {data.name} ({len(data.tasks)} tasks: "
           f"{', '.join(t.name + '/' + t.kind for t in data.tasks)}), objective {fv.objective}, "
           f"grad_method {fv.grad_method}, strategy {fv.strategy} ({strategy.num_replicas_in_sync} replica(s)), "

@@ -55,9 +55,9 @@ flags.DEFINE_integer("slate_size", 10, "Recommendation log: candidates shown per
 flags.DEFINE_integer("num_users", 500, "Recommendation log: number of users.", lower_bound=1)
 flags.DEFINE_integer("num_videos", 1000, "Recommendation log: number of videos.", lower_bound=2)
 flags.DEFINE_float("logging_bias", 0.0, "Recommendation log: how strongly the old (logging) ranker over-promotes long "
-                   "videos, for a reason that is not click relevance: its score is true click logit + logging_bias * "
-                   "z(log length) + noise. 0: positions follow relevance only (an unbiased ranker); 1-2: a "
-                   "feedback loop where clicks pile up on what the old ranker liked (docs/RANKING.md).",
+                   "videos, for a reason that is not click relevance: its score is its click-logit estimate (--ranker_view) + "
+                   "logging_bias * z(log length) + noise. 0: its only error is noise; 2: a strong feedback loop, clicks "
+                   "pile up on what the old ranker liked (where the position tower helps: docs/RANKING.md).",
                    lower_bound=0.0)
 flags.DEFINE_enum("ranker_view", "truth", list(RANKER_VIEWS), "Recommendation log: what the logging ranker's "
                   "click estimate sees. truth: the true user/video factors (positions then carry relevance the model's "

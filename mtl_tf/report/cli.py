@@ -5,7 +5,7 @@ Every claim runs its flag file in flags/claims/ once per setting and seed; runs 
 PNG plots when matplotlib is installed, go to --report_dir.
 
 Examples:
-  mtl-report                         # claims 1-12, full mode (about an hour on 2 cores)
+  mtl-report                         # claims 1-14, full mode (about an hour on 2 cores)
   mtl-report --claims=1,3 --quick    # a few steps, one seed: checks the pipeline, not the claims
   python -m mtl_tf.report --jobs=1
 """

@@ -15,7 +15,9 @@ RULES = (f"Verdicts follow fixed rules on the test-split numbers (mean ± sample
          f"A's favour, **not supported** when resolved against it, **inconclusive** otherwise (or with one seed). "
          f"\"A and B are the same\" is supported when |difference| + {S.Z:g}·se is at most 5% of their mean, not "
          f"supported when the difference is resolved and larger than 5%, inconclusive otherwise. A claim with "
-         f"several parts takes its weakest part's verdict. Lower is better for every metric (rmse, logloss).")
+         f"several parts takes its weakest part's verdict. Lower is better for rmse and logloss; higher is "
+         f"better for the ranking and transfer metrics (NDCG, AUC: claims 13, 14). A difference is shown "
+         f"positive when the first setting named is the better one.")
 
 
 def machine() -> str:

@@ -57,3 +57,19 @@ def metric(task_name: str, metric_name: str) -> Metric:
         return float(results["tasks"][task_name][metric_name])
     fn.__name__ = f"{task_name} {metric_name}"
     return fn
+
+
+def ranking(which: str = "click", truth: str = "relevance", measure: str = "ndcg") -> Metric:
+    """A metric function: a ranking measure of a recommendation run (``results["ranking"]``, test slates).
+
+    which: a task name (ranking by that task's served prediction alone), "score" (the served score)
+    or "logged" (the logged order); truth: "relevance" or "satisfaction"; measure: "ndcg" (NDCG@k)
+    or "auc" (slate AUC). Higher is better for both measures."""
+    def fn(results):
+        r = results.get("ranking")
+        if r is None:
+            raise KeyError("the run has no ranking metrics (metrics.json has no 'ranking'; not a ranking dataset?)")
+        by_truth = r["score"] if which == "score" else r["logged"] if which == "logged" else r["tasks"][which]
+        return float(by_truth[truth][measure])
+    fn.__name__ = f"{which} {measure}/{truth}"
+    return fn

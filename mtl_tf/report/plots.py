@@ -38,6 +38,9 @@ def draw(plot: dict, out_dir: str) -> str:
             ax.axhline(y, linestyle="--", color=f"C{i + 3}", label=name)
         if plot.get("xscale") == "log":
             ax.set_xscale("log")
+            xs = sorted({x for points in plot["series"].values() for x, _, _ in points})
+            ax.set_xticks(xs, [f"{x:g}" for x in xs])  # the swept values, not 2x10^0
+            ax.minorticks_off()
     elif plot["kind"] == "front":
         groups = sorted({p["group"] for p in plot["points"]})
         for i, group in enumerate(groups):

@@ -1,10 +1,11 @@
-"""Run (or reuse) the mtl-train runs of the claims, with progress and an ETA.
+"""Run (or reuse) the runs of the claims, with progress and an ETA.
 
-Each run is ``python -m mtl_tf.train --flagfile=flags/<claim file> --<override>... --seed=S
---run_dir=WORK/<claim>/<setting>-seed<S> --quiet`` in a subprocess. A run folder holding
-``metrics.json`` is finished and reused; a folder without it (an interrupted run) is removed
-and run again, so an interrupted report resumes where it stopped. The run's output goes to
-``<run_dir>.log`` next to the folder.
+Each run is ``python -m <claim.module> --flagfile=flags/<claim file> --<override>... --seed=S
+--run_dir=WORK/<claim>/<setting>-seed<S> --quiet`` in a subprocess (the module is ``mtl_tf.train``
+unless the claim names another entry point, e.g. ``mtl_tf.transfer_experiment``). A run folder
+holding the claim's marker file (``metrics.json``; ``transfer.json`` for mtl-transfer) is finished
+and reused; a folder without it (an interrupted run) is removed and run again, so an interrupted
+report resumes where it stopped. The run's output goes to ``<run_dir>.log`` next to the folder.
 """
 
 import json
@@ -34,7 +35,8 @@ class Run:
 
     @property
     def metrics_path(self) -> str:
-        return os.path.join(self.run_dir, "metrics.json")
+        """The claim's marker file in the run dir (metrics.json for mtl-train): finished runs have it."""
+        return os.path.join(self.run_dir, self.claim.marker)
 
     @property
     def signature_path(self) -> str:
@@ -85,11 +87,12 @@ def plan(claims: Sequence[Claim], work_dir: str, quick: bool = False) -> List[Ru
 
 
 def command(run: Run, quick: bool = False) -> List[str]:
-    """The mtl-train command line of one run."""
-    args = [sys.executable, "-m", "mtl_tf.train", f"--flagfile={os.path.join(FLAGS_DIR, run.claim.flagfile)}",
+    """The command line of one run: ``python -m <claim.module>`` (mtl-train unless the claim says otherwise)."""
+    args = [sys.executable, "-m", run.claim.module, f"--flagfile={os.path.join(FLAGS_DIR, run.claim.flagfile)}",
             *flag_args(run.setting.flags), f"--seed={run.seed}", f"--run_dir={run.run_dir}", "--quiet"]
     if quick:
-        args += [f"--steps={QUICK_STEPS}", "--eval_every=0"]
+        quick_flags = run.claim.quick_flags
+        args += flag_args({"steps": QUICK_STEPS, "eval_every": 0} if quick_flags is None else quick_flags)
     return args
 
 
@@ -106,7 +109,7 @@ def execute(run: Run, quick: bool = False) -> Optional[str]:
         with open(log_path, "w") as log:
             rc = subprocess.call(command(run, quick), stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO_ROOT)
         if rc != 0 or not os.path.exists(run.metrics_path):
-            return f"mtl-train exited with {rc}: {_tail(log_path)} (full log: {log_path})"
+            return f"{run.claim.module} exited with {rc}: {_tail(log_path)} (full log: {log_path})"
     if run.claim.train_metrics and not os.path.exists(os.path.join(run.run_dir, TRAIN_METRICS)):
         with open(log_path, "a") as log:
             rc = subprocess.call([sys.executable, "-m", "mtl_tf.report.fitgap", run.run_dir], stdout=log,
@@ -125,7 +128,7 @@ def _tail(path: str, lines: int = 3) -> str:
 
 
 def load(run: Run) -> dict:
-    """The run's metrics.json dict, with "train" added from train_metrics.json when present."""
+    """The run's marker file (metrics.json) as a dict, with "train" added from train_metrics.json when present."""
     with open(run.metrics_path) as f:
         results = json.load(f)
     extra = os.path.join(run.run_dir, TRAIN_METRICS)

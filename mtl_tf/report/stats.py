@@ -89,14 +89,17 @@ def _se_text(se: float, paired: bool) -> str:
 
 
 def beats(a: Sequence[float], b: Sequence[float], name_a: str = "A", name_b: str = "B",
-          paired: bool = False) -> Verdict:
-    """Verdict on "a beats b", lower is better (the headline metrics are all lower-is-better)."""
+          paired: bool = False, lower_is_better: bool = True) -> Verdict:
+    """Verdict on "a beats b": lower is better by default (the headline metrics), else higher (NDCG, AUC).
+
+    The difference shown is positive when a is better."""
     ma, mb, se = mean(a), mean(b), std_error(a, b, paired)
-    numbers = f"{name_a} {fmt(a)} vs {name_b} {fmt(b)} (difference {mb - ma:+.3g}, {_se_text(se, paired)})"
+    gain = mb - ma if lower_is_better else ma - mb
+    numbers = f"{name_a} {fmt(a)} vs {name_b} {fmt(b)} (difference {gain:+.3g}, {_se_text(se, paired)})"
     if math.isnan(se):
         return Verdict(INCONCLUSIVE, f"{numbers}: fewer than 2 seeds, no spread to judge by")
     if resolved(a, b, paired):
-        if ma < mb:
+        if gain > 0:
             return Verdict(SUPPORTED, f"{numbers}: {name_a} better, resolved")
         return Verdict(NOT_SUPPORTED, f"{numbers}: {name_b} better, resolved")
     return Verdict(INCONCLUSIVE, f"{numbers}: within the noise over seeds")

@@ -6,7 +6,12 @@ with a gradient method or more than one replica) turns a batch into the per-task
 hands it to the objective. The trainer never branches on a builder's or objective's name.
 
 The host touches the step's results only every ``log_every`` steps: running loss sums and the
-non-finite guard live in variables updated inside the step (``mtl_tf.training.guards``).
+non-finite guard live in variables updated inside the step (``mtl_tf.training.guards``). On one
+device, up to ``steps_per_call`` steps run in one compiled call (a ``tf.range`` loop with
+``next(iterator)`` inside the graph, as Keras's ``steps_per_execution``); chunks end at every
+log, evaluation and checkpoint step, so those happen at the same steps as with one step per call,
+and the chunk length is a tensor argument (no retrace). Under a non-default strategy the loop runs
+one step per call, fed from the host.
 Checkpoints (every ``checkpoint_every`` steps, at each evaluation and at the end) hold the model,
 optimizer, objective, gradient method, step, guard counters, the global RNG and the tf.data
 iterator; ``fit`` resumes from the newest usable one in ``run_dir``.
@@ -20,6 +25,7 @@ from typing import Optional
 import keras
 import numpy as np
 import tensorflow as tf
+from absl import flags
 
 from mtl_tf import impl
 from mtl_tf.gradients import gradient_step
@@ -30,6 +36,11 @@ from mtl_tf.training.distribute import check_distributable, is_default
 from mtl_tf.training.evaluation import model_feature_keys
 from mtl_tf.training.guards import StepGuard
 from mtl_tf.training.progress import Progress
+
+
+flags.DEFINE_integer("steps_per_call", 50, "Steps per compiled call on one device (an in-graph loop; calls end at "
+                     "every log, evaluation and checkpoint step, so results do not depend on it). 1: one step per call.",
+                     lower_bound=1)
 
 
 class TrainingError(RuntimeError):
@@ -52,6 +63,7 @@ class TrainConfig:
     checkpoint_every: int = 500      # also at each evaluation and at the end; 0: only those
     nan_policy: str = "stop"         # or "skip_step"
     jit_compile: bool = False        # XLA-compile the step (tf.function(jit_compile=True))
+    steps_per_call: int = 50         # steps per compiled call (in-graph loop); cut at log/eval/checkpoint steps
 
 
 class Trainer:
@@ -94,7 +106,11 @@ class Trainer:
         self.history = []
         self.resumed_from = 0
         self._optimization = impl.module("optimization")
+        if config.steps_per_call < 1:
+            raise ValueError(f"steps_per_call must be >= 1, got {config.steps_per_call}.")
         self._train_step = tf.function(self._step, jit_compile=config.jit_compile or None)
+        # the loop itself is never XLA-compiled (IteratorGetNext is not an XLA op); its body calls the step
+        self._train_steps = tf.function(self._steps)
         self.predict = evaluation.Predictor(model)
 
     def _step(self, batch):
@@ -106,6 +122,15 @@ class Trainer:
             ok, grads = pending
             tf.cond(self.strategy.experimental_local_results(ok)[0],
                     lambda: self._apply_on_replicas(grads), lambda: tf.constant(False))
+
+    def _steps(self, iterator, n):
+        """Up to ``n`` (int64 scalar tensor) steps on batches drawn in graph from ``iterator``;
+        with ``--nan_policy=stop`` the loop ends right after a bad step (the host then stops)."""
+        stop = self.config.nan_policy == "stop"
+        for _ in tf.range(n):
+            self._train_step(next(iterator))
+            if stop and self.guard.bad_step != 0:
+                break
 
     def _apply_on_replicas(self, grads):
         variables = self._pending_variables
@@ -175,15 +200,28 @@ class Trainer:
                             f"lower --learning_rate or check the data{kept} (--nan_policy=skip_step skips such "
                             "steps instead).")
 
-    def _first_step(self, batch):
+    def _first_step(self, run):
+        """``run()`` (the first compiled call), with XLA failures turned into one TrainingError line."""
         try:
-            self._train_step(batch)
+            run()
         except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError) as e:
             if not self.config.jit_compile:
                 raise
-            first = str(e).strip().splitlines()[0][:300]
+            noise = ("Graph execution error", "Detected at node", "<stack traces")
+            lines = [l.strip() for l in str(e).splitlines() if l.strip() and not l.strip().startswith(noise)]
+            first = (lines or [str(e).strip()])[0][:300]   # the op XLA rejects, not TF's preamble
             raise TrainingError(f"--jit_compile: XLA cannot compile this step ({first}); "
                                 "run without --jit_compile.") from None
+
+    def _chunk(self, step: int, per_call: int) -> int:
+        """Steps to run after ``step``: at most ``per_call``, ending at the next step that logs,
+        evaluates or checkpoints (or the last step)."""
+        c = self.config
+        end = min(c.steps, step + per_call)
+        for every in (c.log_every, c.eval_every, c.checkpoint_every):
+            if every:
+                end = min(end, (step // every + 1) * every)
+        return end - step
 
     def fit(self) -> dict:
         """Run up to ``config.steps`` steps (resuming from ``run_dir``'s newest checkpoint if any);
@@ -207,13 +245,22 @@ class Trainer:
         names = [t.name for t in self.tasks]
         progress = Progress(c.steps, enabled=c.progress)
         start = time.perf_counter()
-        first = self.resumed_from + 1
-        for i in range(first, c.steps + 1):
-            batch = next(iterator)
-            if i == first:
-                self._first_step(batch)
+        per_call = c.steps_per_call if checkpointed else 1
+        i = self.resumed_from
+        while i < c.steps:
+            n = self._chunk(i, per_call)
+            if checkpointed:
+                run = lambda: self._train_steps(iterator, tf.constant(n, tf.int64))  # noqa: E731
             else:
-                self._train_step(batch)
+                batch = next(iterator)
+                run = lambda: self._train_step(batch)  # noqa: E731
+            if i == self.resumed_from:
+                self._first_step(run)
+            else:
+                run()
+            i += n
+            if per_call > 1 and c.nan_policy == "stop":
+                self._check_finite()   # the loop ended at the bad step: stop there, save nothing after it
             if i % c.log_every == 0 or i == c.steps:
                 self._check_finite()
                 mean, _ = self.guard.read_losses()
