@@ -18,6 +18,16 @@ def fail(prog: str, message: str, code: int):
     sys.exit(code)
 
 
+def adopt_mtl_flags() -> None:
+    """Make every mtl_tf flag a key flag of the running app, so ``--help`` lists them (a console
+    script's main module defines none; ``--helpfull`` adds absl's and TensorFlow's)."""
+    main_module = sys.argv[0]  # absl's --help lists the key flags of the module named by argv[0]
+    for name, module_flags in list(FLAGS.flags_by_module_dict().items()):
+        if name.startswith("mtl_tf"):
+            for flag in module_flags:
+                FLAGS.register_key_flag_for_module(main_module, flag)
+
+
 def flags_parser(prog: str) -> Callable:
     """An absl ``flags_parser``: a bad flag is one line naming it and what is allowed, then exit 2."""
     def parse(argv):
@@ -50,4 +60,5 @@ def make_main(prog: str, body: Callable) -> Callable:
 
 def run_app(prog: str, body: Callable) -> None:
     """Run ``body(FLAGS)`` as the absl app ``prog``."""
+    adopt_mtl_flags()
     app.run(make_main(prog, body), flags_parser=flags_parser(prog))

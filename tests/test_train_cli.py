@@ -53,6 +53,15 @@ def test_helpfull_lists_enum_values():
     assert datasets and "correlated_regression" in datasets.group(1).split("|")
 
 
+def test_help_lists_the_flags_of_every_mtl_tf_module():
+    proc = mtl_train("--help")
+    flags_listed = set(re.findall(r"^\s+--(?:\[no\])?(\w+)", proc.stdout, re.M))
+    wanted = {"dataset", "steps", "grad_method", "strategy", "nan_policy", "steps_per_call", "position_tower",
+              "init_from", "hidden_units"}
+    assert wanted <= flags_listed, (  # absl exits 1 after --help
+        f"mtl-train --help should list {sorted(wanted - flags_listed)} too; it printed:\n{proc.stdout[-2000:]}")
+
+
 def test_short_run_writes_a_replayable_run(tmp_path):
     run = tmp_path / "run"
     proc = mtl_train("--steps=150", "--eval_every=0", "--num_examples=2000", f"--run_dir={run}")

@@ -90,6 +90,7 @@ def _fail(message: str):
 
 def run():
     """Console-script entry point."""
+    cli.adopt_mtl_flags()
     app.run(main, flags_parser=cli.flags_parser("mtl-data"))
 
 

@@ -109,7 +109,9 @@ def main(argv):
 
 def run():
     """Console-script entry point (mtl-report)."""
-    app.run(main)
+    from mtl_tf import cli
+    cli.adopt_mtl_flags()
+    app.run(main, flags_parser=cli.flags_parser("mtl-report"))
 
 
 if __name__ == "__main__":
