@@ -100,6 +100,15 @@ def task_layer_name(task_name: str, name: str) -> str:
     return f"{task_name}{SEPARATOR}{name}"
 
 
+def name_owner(layer_name: str, task_names: Sequence[str]):
+    """The task a layer name ``"<task>.<rest>"`` belongs to, or None for a shared layer's name."""
+    if SEPARATOR in layer_name:
+        owner = layer_name.split(SEPARATOR, 1)[0]
+        if owner in task_names:
+            return owner
+    return None
+
+
 def variable_owner(variable, task_names: Sequence[str]):
     """The task owning ``variable`` (by its layer-name prefix), or None if it is shared.
 
@@ -107,10 +116,9 @@ def variable_owner(variable, task_names: Sequence[str]):
     layer name of the form ``"<task>.<rest>"`` decides.
     """
     for part in variable.path.split("/")[:-1]:
-        if SEPARATOR in part:
-            owner = part.split(SEPARATOR, 1)[0]
-            if owner in task_names:
-                return owner
+        owner = name_owner(part, task_names)
+        if owner is not None:
+            return owner
     return None
 
 

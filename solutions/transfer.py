@@ -20,18 +20,14 @@ from typing import Dict, List, Sequence, Tuple
 
 import keras
 
-from mtl_tf.models import SEPARATOR, task_layer_name, variable_owner
+from mtl_tf.models import name_owner, task_layer_name, variable_owner
 
 FINETUNE_MODES = ("head", "full", "gradual")
 
 
 def layer_owner(layer, task_names: Sequence[str]):
     """The task owning ``layer`` by its name (``"<task>.<rest>"``), or None for a shared layer."""
-    if SEPARATOR in layer.name:
-        owner = layer.name.split(SEPARATOR, 1)[0]
-        if owner in task_names:
-            return owner
-    return None
+    return name_owner(layer.name, task_names)
 
 
 def head_inputs(model: keras.Model, tasks) -> Dict[str, keras.KerasTensor]:
