@@ -7,7 +7,9 @@ holding the rows of the tasks present this step); this module:
 * drops absent tasks' rows before the graded function sees them (``tf.gather`` on the present
   ids: K varies by step in task-sampled mode, shapes stay symbolic, the step is traced once) and
   scatters the weights back to [T] for logging;
-* owns the state (PCGrad's seed counter), the representation model for MGDA-UB;
+* owns the state (PCGrad's seed counter), the trunk and per-task head views for MGDA-UB;
+* runs the graded solvers (PCGrad, MGDA's Frank-Wolfe, CAGrad) XLA-compiled inside the step when
+  a probe shows they compile cleanly (``compiled_solver``), as written otherwise;
 * runs the step (``gradient_step``): per-task gradients of the shared variables (or of the shared
   representation), the method's update for them; each task's own variables, the objective's
   variables and the regularizers take the ordinary gradient of the objective.
@@ -17,11 +19,12 @@ Per-task gradient rows are ``(d objective / d L_i) * grad L_i``, so a loss-weigh
 gradient as the objective weights it.
 """
 
-from typing import Dict, Optional
+from typing import Callable, Dict, Optional
 
 import keras
+import numpy as np
 import tensorflow as tf
-from absl import flags
+from absl import flags, logging
 
 from mtl_tf import impl
 from mtl_tf.models import split_variables, variable_owner
@@ -106,26 +109,79 @@ def task_jacobian(tape, losses, sources, mode: Optional[str] = None):
     raise ValueError(f"mode must be 'loop' or 'jacobian', got {mode!r}.")
 
 
-def representation_jacobian(tape, losses, outputs, rep, tasks):
-    """[T, B*Z] per-task gradients of ``losses`` [T] w.r.t. the representation ``rep`` [B, Z].
-
-    Row i is taken through task i's head only (``outputs[name]``: d L_i / d out_i, then back to
-    ``rep``), so the cost is T head-sized backward passes instead of T passes through every head
-    (``task_jacobian`` on ``rep``). Exact when task i's loss reads only task i's output, which
-    ``global_task_losses`` guarantees. ``tape`` must be persistent; None gradients count as zeros.
-    """
-    num = len(tasks)
-    rows = []
-    for i, t in enumerate(tasks):
-        d_out = tape.gradient(losses, outputs[t.name], output_gradients=tf.one_hot(i, num, dtype=losses.dtype))
-        g = None if d_out is None else tape.gradient(outputs[t.name], rep, output_gradients=d_out)
-        rows.append(tf.zeros([tf.size(rep)], losses.dtype) if g is None else tf.reshape(g, [-1]))
-    return tf.stack(rows)
-
-
 def _size(source):
     shape = tf.shape(source) if isinstance(source, tf.Tensor) else source.shape
     return tf.reduce_prod(shape)
+
+
+# The graded solvers (PCGrad's projection loop, MGDA's Frank-Wolfe, CAGrad's mirror descent) are
+# loops of tiny ops: one op dispatch each costs more than the arithmetic. Compiled by XLA inside the
+# step they ran 3-6x faster on CPU (benchmarks/README.md). False: run them as written.
+COMPILE_SOLVERS = True
+_SOLVERS: Dict[tuple, Callable] = {}
+
+
+def compiled_solver(fn, sample: Callable, **kwargs) -> Callable:
+    """``lambda *args: fn(*args, **kwargs)``, run by XLA when that works, else as written with a
+    warning (an implementation XLA cannot compile still trains). Inside an XLA-compiled step
+    (``--jit_compile``) it is ``fn`` as is.
+
+    The first argument's leading dimension K (tasks present) is unknown at trace time and XLA
+    compiles each K it meets. ``sample(k)`` (a tuple of arrays for K = k) probes K = 1, 2, 3: that
+    XLA compiles ``fn`` (every branch, for every K) and keeps every input an input. A solver whose
+    branches return different shapes, or that reads ``tf.shape`` in a way XLA cannot resolve, gets
+    its input baked in as a constant, and XLA then recompiled it on every step (measured: 200 ms
+    a step). Cached per (fn, kwargs); the probe runs eagerly, also when called while tracing."""
+    key = (fn, tuple(sorted(kwargs.items())))
+    if key in _SOLVERS:
+        return _SOLVERS[key]
+
+    def plain(*args):
+        return fn(*args, **kwargs)
+    solver = plain
+    if COMPILE_SOLVERS:
+        first_sample = sample(1)
+        # every dimension unknown in the trace (K varies; the sample's sizes are not the real ones)
+        specs = [tf.TensorSpec([None] * np.ndim(a), np.asarray(a).dtype) for a in first_sample]
+        jit = tf.function(plain, jit_compile=True, input_signature=specs)
+        try:
+            for k in (1, 2, 3):
+                with tf.init_scope():
+                    hlo = jit.experimental_get_compiler_ir(*sample(k))(stage="hlo")
+                entry = next(line for line in hlo.splitlines() if line.startswith("ENTRY"))
+                if entry[entry.index("(") + 1:entry.index(")")].count(":") != len(first_sample):
+                    raise ValueError(f"for K = {k} XLA takes the input as a constant and would recompile it every "
+                                     "step; index with tf.gather(x, i), not x[i], for a tensor i")
+
+            def solver(*args):
+                return plain(*args) if _in_xla_context() else jit(*args)
+        except Exception as e:  # noqa: BLE001 -- any failure to compile means: run it as written
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+            logging.warning("%s runs without XLA, slower (%s)", getattr(fn, "__name__", fn), first)
+    solver.compiled = solver is not plain
+    _SOLVERS[key] = solver
+    return solver
+
+
+def _in_xla_context() -> bool:
+    """Whether the function being traced is itself XLA-compiled (``tf.function(jit_compile=True)``)."""
+    from tensorflow.python.ops import control_flow_util  # no public API for this
+    return control_flow_util.GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph())
+
+
+_SAMPLE_ROWS = np.array([[1.0, 0.5, -0.2, 0.1], [-0.3, 1.0, 0.4, 0.0], [0.2, -0.6, 1.0, 0.3]], np.float32)
+
+
+def _sample_rows(k):
+    return (_SAMPLE_ROWS[:k],)
+
+
+def _sample_gram(k):
+    return (_SAMPLE_ROWS[:k] @ _SAMPLE_ROWS[:k].T,)
+
+
+def _sample_rows_and_seed(k):
+    return _SAMPLE_ROWS[:k], np.array([0, 1], np.int64)
 
 
 def replicated_state(initial, name):
@@ -158,15 +214,15 @@ class GradientMethod(tf.Module):
         """The method on the present tasks' rows; weights of absent tasks are 0."""
         ids = tf.cast(tf.where(present)[:, 0], tf.int32)
         num = len(self.tasks)
-
-        def some():
-            update, w = self._combine(tf.gather(grads, ids))
-            return update, tf.scatter_nd(ids[:, None], w, [num])
-
-        update, weights = tf.cond(tf.size(ids) > 0, some,
+        update, weights = tf.cond(tf.size(ids) > 0, lambda: self._combine_present(grads, ids),
                                   lambda: (tf.zeros_like(grads[0]), tf.zeros([num], grads.dtype)))
         self._weights.assign(weights)
         return update, weights
+
+    def _combine_present(self, grads, ids):
+        """(update [P], weights [T]) from all rows ``grads`` [T, P] and the present ids [K]."""
+        update, w = self._combine(tf.gather(grads, ids))
+        return update, tf.scatter_nd(ids[:, None], w, [len(self.tasks)])
 
     def _combine(self, rows):
         raise NotImplementedError
@@ -192,32 +248,76 @@ class PCGrad(GradientMethod):
 
     def _combine(self, rows):
         seed = tf.stack([tf.constant(self.seed, tf.int64), self.calls.read_value()])
-        return graded("gradients").pcgrad(rows, seed)
+        pcgrad = compiled_solver(graded("gradients").pcgrad, _sample_rows_and_seed)
+        return pcgrad(rows, seed)
 
 
 class MGDA(GradientMethod):
+    """MGDA: the graded Frank-Wolfe ``mgda_weights`` on the Gram matrix of the present rows, and
+    update = sum_k weights_k rows_k (what the graded ``mgda`` returns).
+
+    The Gram matrix is formed once from all T rows and the absent tasks are dropped from the
+    [T, T] matrix instead of gathering the [K, P] rows; einsum, because on CPU it was ~3x faster
+    than ``matmul(transpose_b=True)`` for [20, 82k] rows (benchmarks/README.md).
+    """
+
     def __init__(self, tasks, max_iterations: int = 250, name=None):
         super().__init__(tasks, name=name)
         self.max_iterations = max_iterations
 
-    def _combine(self, rows):
-        return graded("gradients").mgda(rows, max_iterations=self.max_iterations)
+    def _combine_present(self, grads, ids):
+        gram = tf.einsum("ip,jp->ij", grads, grads)
+        present_gram = tf.gather(tf.gather(gram, ids), ids, axis=1)
+        solve = compiled_solver(graded("gradients").mgda_weights, _sample_gram,
+                                max_iterations=self.max_iterations)
+        w = solve(present_gram)
+        weights = tf.scatter_nd(ids[:, None], w, [len(self.tasks)])
+        return tf.linalg.matvec(grads, weights, transpose_a=True), weights
 
 
 class MGDAUB(MGDA):
-    """MGDA on the gradients w.r.t. the shared representation Z (one backward per task through
-    the heads only); the shared variables then get grad of sum_i alpha_i L_i."""
+    """MGDA on the gradients w.r.t. the shared representation Z; the shared variables then get
+    the trunk's backward pass of sum_i alpha_i d L_i / d Z.
+
+    Each task's head reads its own copy of Z (``forward``), so ONE backward pass through the heads
+    gives every row d L_i / d Z_i (task i's loss reads no other copy) together with the heads'
+    own gradients, and ONE backward pass through the trunk gives the shared gradients: the same
+    two halves of a single backward pass the plain sum makes, plus the min-norm solve.
+    """
 
     uses_representation = True
 
     def __init__(self, tasks, model, max_iterations: int = 250, name=None):
         super().__init__(tasks, max_iterations, name=name)
         rep = shared_representation(model, tasks)
-        self._rep_model = keras.Model(model.input, [rep, model.output])
+        outputs = model_outputs(model, tasks)
+        # views of the model's own layers, kept out of checkpoint tracking (the model holds the variables)
+        self._views = _Views(keras.Model(model.input, rep), {t.name: _head(rep, model, outputs[t.name])
+                                                             for t in tasks})
 
     def forward(self, model, features):
-        rep, outputs = self._rep_model(features, training=True)
-        return outputs, rep
+        """(outputs {task: [B, ...]}, (Z [B, Z...], [copy of Z per task])) of a training-mode pass."""
+        z = self._views.trunk(features, training=True)
+        copies = [tf.identity(z) for _ in self.tasks]
+        outputs = {t.name: self._views.heads[t.name](c, features) for t, c in zip(self.tasks, copies)}
+        return outputs, (z, copies)
+
+
+class _Views:
+    """Plain holder (not tracked by tf.Module): the trunk model features -> Z and one head per task."""
+
+    def __init__(self, trunk, heads):
+        self.trunk, self.heads = trunk, heads
+
+
+def _head(rep, model, output):
+    """Callable (z, features) -> the task's output, computed from ``z`` in place of Z."""
+    try:   # the usual head reads Z only
+        head = keras.Model(rep, output)
+        return lambda z, features: head(z, training=True)
+    except ValueError:   # it also reads model inputs (e.g. a position tower)
+        head = keras.Model([rep, model.input], output)
+        return lambda z, features: head([z, features], training=True)
 
 
 class CAGrad(GradientMethod):
@@ -226,7 +326,7 @@ class CAGrad(GradientMethod):
         self.c = c
 
     def _combine(self, rows):
-        return graded("gradients").cagrad(rows, c=self.c)
+        return compiled_solver(graded("gradients").cagrad, _sample_rows, c=self.c)(rows)
 
 
 class IMTL(GradientMethod):
@@ -273,7 +373,7 @@ def shared_representation(model, tasks):
     outputs (latest in ``model.layers``) such that every task output depends on Z and reaches no
     shared trainable layer except through Z. ValueError (one line) if the model has none."""
     names = [t.name for t in tasks]
-    outputs = model.output if isinstance(model.output, dict) else dict(zip(names, model.outputs))
+    outputs = model_outputs(model, tasks)
     for layer in reversed(model.layers):
         if not layer.trainable_weights or _owner(layer, names) is not None or len(layer._inbound_nodes) != 1:
             continue
@@ -282,6 +382,13 @@ def shared_representation(model, tasks):
             return z
     raise ValueError(f"--grad_method=mgda_ub needs one shared representation that every task's output reads "
                      f"and that all shared weights feed; model {model.name!r} has none (use --grad_method=mgda).")
+
+
+def model_outputs(model, tasks) -> dict:
+    """{task name: the model's symbolic output for it}."""
+    if isinstance(model.output, dict):
+        return dict(model.output)
+    return dict(zip([t.name for t in tasks], model.outputs))
 
 
 def _owner(layer, task_names):
@@ -336,25 +443,31 @@ def gradient_step(model, optimizer, objective, method: Optional[GradientMethod],
         grads = tape.gradient(replica_total, variables)
         optimizer.apply_gradients([(g, v) for g, v in zip(grads, variables) if g is not None])
         return out
-    opt = graded("optimization")
     rest = [v for n in own for v in own[n]] + list(objective.trainable_variables)
-    scale = tape.gradient(total, losses)
-    scale = tf.zeros_like(losses) if scale is None else scale   # d objective / d L_i
-    if method.uses_representation:   # d L_i / d Z through task i's head only: T small backward passes
-        rows = representation_jacobian(tape, local, outputs, rep, tasks)
-    else:
-        rows = task_jacobian(tape, local, shared)
-    rows = all_reduce_sum(rows) * scale[:, None]
-    update, weights = method.combine(rows, present)
     if method.uses_representation:
-        grads = tape.gradient(losses, shared, output_gradients=weights * scale)
-        shared_grads = [tf.zeros_like(v) if g is None else g for g, v in zip(grads, shared)]
+        # one backward pass through the heads: row i = d total / d Z_i = (d objective / d L_i) d L_i / d Z
+        # (each head reads its own copy Z_i of Z), and the heads' and objective's own gradients
+        z, copies = rep
+        grads = tape.gradient(replica_total, copies + rest)
+        rows = tf.stack([tf.zeros([tf.size(z)], z.dtype) if g is None else tf.reshape(g, [-1])
+                         for g in grads[:len(copies)]])
+        update, _ = method.combine(rows, present)
+        # then one through the trunk, from the combined row sum_i alpha_i row_i
+        grads_shared = tape.gradient(z, shared, output_gradients=tf.reshape(update, tf.shape(z)))
+        shared_grads = [tf.zeros_like(v) if g is None else g for g, v in zip(grads_shared, shared)]
+        rest_grads = grads[len(copies):]
     else:
-        shared_grads = opt.unflatten_gradients(update / replicas if replicas > 1 else update, shared)
+        scale = tape.gradient(total, losses)
+        scale = tf.zeros_like(losses) if scale is None else scale   # d objective / d L_i
+        rows = all_reduce_sum(task_jacobian(tape, local, shared)) * scale[:, None]
+        update, _ = method.combine(rows, present)
+        shared_grads = graded("optimization").unflatten_gradients(update / replicas if replicas > 1 else update, shared)
+        rest_grads = None
     if model.losses:
         reg = tape.gradient(replica_regularization, shared)
         shared_grads = [g if r is None else g + r for g, r in zip(shared_grads, reg)]
-    rest_grads = tape.gradient(replica_total, rest)
+    if rest_grads is None:
+        rest_grads = tape.gradient(replica_total, rest)
     del tape
     pairs = list(zip(shared_grads, shared)) + [(g, v) for g, v in zip(rest_grads, rest) if g is not None]
     optimizer.apply_gradients(pairs)

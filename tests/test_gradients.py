@@ -11,8 +11,7 @@ import pytest
 import tensorflow as tf
 
 from mtl_tf import impl
-from mtl_tf.gradients import (CAGrad, IMTL, MGDA, PCGrad, representation_jacobian, shared_representation,
-                              task_jacobian)
+from mtl_tf.gradients import CAGrad, IMTL, MGDA, PCGrad, shared_representation, task_jacobian
 from mtl_tf.models import model_inputs, split_variables, task_layer_name
 from mtl_tf.tasks import Task
 from conftest import REPO, describe
@@ -274,23 +273,62 @@ def test_per_task_gradients_loop_and_jacobian_agree():
     assert float(tf.norm(loop[0])) > 0 and float(tf.norm(loop[1])) > 0
 
 
-def test_representation_rows_through_own_head_equal_the_full_jacobian():
-    """MGDA-UB's rows taken through each task's own head only are exactly d L_i / d Z."""
-    tasks = [Task("a", "regression"), Task("b", "regression"), Task("c", "regression")]
-    x = tf.random.stateless_normal([6, 3], seed=[2, 3])
-    rep_layer = keras.layers.Dense(4, activation="tanh")
-    heads = {t.name: keras.Sequential([keras.layers.Dense(5, activation="relu"), keras.layers.Dense(1)])
-             for t in tasks}
+def _ub_model(tasks, tower: bool):
+    """A trunk Z read by every task's head; with ``tower`` the last task's head also reads the raw
+    input through a layer of its own (as a position tower does)."""
+    inputs = model_inputs((3,))
+    z = keras.layers.Dense(4, activation="tanh", name="shared.0")(inputs["x"])
+    outs = {}
+    for t in tasks:
+        h = keras.layers.Dense(5, activation="relu", name=task_layer_name(t.name, "hidden"))(z)
+        out = keras.layers.Dense(1, name=task_layer_name(t.name, "out"))(h)
+        if tower and t is tasks[-1]:
+            side = keras.layers.Dense(1, name=task_layer_name(t.name, "tower"))(inputs["x"])
+            out = keras.layers.Add(name=task_layer_name(t.name, "sum"))([out, side])
+        outs[t.name] = out
+    return keras.Model(inputs, outs)
+
+
+@pytest.mark.parametrize("tower", [False, True])
+def test_mgda_ub_step_equals_the_textbook_computation(tower):
+    """One MGDA-UB step (SGD, lr 1) changes every variable by minus the textbook gradient: rows
+    (d objective / d L_i) d L_i / d Z by a full Jacobian, weights = the min-norm point of their
+    hull, shared variables get sum_i w_i (d objective / d L_i) d L_i / d shared, heads and the
+    objective's variables the ordinary gradient of the objective. Task c is absent (weight 0)."""
+    from mtl_tf.gradients import MGDAUB, gradient_step, global_task_losses
+    from mtl_tf.objectives import make_objective
+    tasks = [Task("a", "regression"), Task("b", "regression"), Task("c", "regression"), Task("d", "regression")]
+    keras.utils.set_random_seed(3)
+    model = _ub_model(tasks, tower)
+    objective = make_objective("uncertainty", tasks)
+    x = tf.random.stateless_normal([8, 3], seed=[4, 5])
+    features = {"x": x, "task": tf.zeros([8], tf.int32)}
+    labels = {t.name: tf.random.stateless_normal([8], seed=[6, i]) for i, t in enumerate(tasks)}
+    masks = {t.name: tf.constant([1.0, 1, 0, 1, 1, 0, 1, 1]) * (0.0 if t.name == "c" else 1.0) for t in tasks}
+    shared, own = split_variables(model, tasks)
+    rest = [v for n in own for v in own[n]] + list(objective.trainable_variables)
+    rep_model = keras.Model(model.input, [shared_representation(model, tasks), model.output])
     with tf.GradientTape(persistent=True) as tape:
-        rep = rep_layer(x)
-        out = {n: h(rep) for n, h in heads.items()}
-        losses = tf.stack([tf.reduce_mean(out["a"] ** 2), tf.reduce_mean(tf.sin(out["b"])),
-                           tf.reduce_mean(tf.abs(out["c"] - 1.0))])
-    fast = representation_jacobian(tape, losses, out, rep, tasks)
-    full = task_jacobian(tape, losses, [rep], "loop")
-    assert fast.shape == (3, 6 * 4)
-    np.testing.assert_allclose(np.asarray(fast), np.asarray(full), rtol=1e-5, atol=1e-7)
-    assert all(float(tf.norm(fast[i])) > 0 for i in range(3))
+        z, out = rep_model(features, training=True)
+        losses, present, _ = global_task_losses(out, tasks, labels, masks)
+        total = objective(losses, present)
+    scale = tape.gradient(total, losses)
+    rows = task_jacobian(tape, losses, [z], "loop") * scale[:, None]
+    ids = np.flatnonzero(np.asarray(present))
+    w = np.zeros(len(tasks), np.float32)
+    w[ids] = np.asarray(gm().mgda_weights(tf.matmul(tf.gather(rows, ids), tf.gather(rows, ids), transpose_b=True)))
+    expected = tape.gradient(losses, shared, output_gradients=tf.constant(w) * scale)
+    expected += tape.gradient(total, rest)
+    before = [v.numpy() for v in shared + rest]
+    assert w[2] == 0 and np.count_nonzero(w) >= 2, w
+
+    method = MGDAUB(tasks, model)
+    gradient_step(model, keras.optimizers.SGD(learning_rate=1.0), objective, method, tasks,
+                  (features, labels, masks))
+    for v, b, g in zip(shared + rest, before, expected):
+        np.testing.assert_allclose(b - v.numpy(), np.asarray(g), rtol=2e-4, atol=1e-6,
+                                   err_msg=f"variable {v.name}")
+    np.testing.assert_allclose(np.asarray(method.task_weights()), w, rtol=1e-4, atol=1e-6)
 
 
 def _two_branch_model(tasks):
@@ -324,3 +362,52 @@ def test_mtl_train_rejects_bad_combinations_in_one_line(tmp_path, args, message)
     assert proc.returncode == 2, proc.stderr[-2000:]
     lines = [line for line in proc.stderr.splitlines() if line.startswith("mtl-train: error:")]
     assert len(lines) == 1 and message in lines[0], proc.stderr[-2000:]
+
+
+def test_reference_solvers_run_under_xla_and_agree_with_the_uncompiled_math():
+    """The reference MGDA / CAGrad / PCGrad solvers pass the XLA probe (compiled, every input kept
+    an input) and give what the uncompiled graph gives for K = 1..4 rows. PCGrad's random orders
+    come from XLA's stateless RNG, whose stream differs from the CPU kernel's: its update must be
+    the sequential projections in the orders XLA draws."""
+    import solutions.gradients as sol
+    from mtl_tf import gradients
+    for fn, sample, kwargs, args in [
+            (sol.mgda_weights, gradients._sample_gram, {"max_iterations": 250},
+             lambda g: (tf.matmul(g, g, transpose_b=True),)),
+            (sol.cagrad, gradients._sample_rows, {"c": 0.5}, lambda g: (g,))]:
+        solver = gradients.compiled_solver(fn, sample, **kwargs)
+        assert solver.compiled, f"{fn.__name__} did not pass the XLA probe"
+        plain = tf.function(lambda *a, fn=fn, kwargs=kwargs: fn(*a, **kwargs),
+                            input_signature=[tf.TensorSpec([None] * a.shape.rank, a.dtype)
+                                             for a in args(tf.ones([1, 7]))])
+        for k in range(1, 5):
+            a = args(tf.constant(random_grads(k, seed=k)))
+            np.testing.assert_allclose(np.asarray(tf.nest.flatten(solver(*a))[0]),
+                                       np.asarray(tf.nest.flatten(plain(*a))[0]), rtol=1e-4, atol=1e-5,
+                                       err_msg=f"{fn.__name__}, K = {k}")
+    solver = gradients.compiled_solver(sol.pcgrad, gradients._sample_rows_and_seed)
+    assert solver.compiled, "pcgrad did not pass the XLA probe"
+    seed = tf.constant([3, 4], tf.int64)
+    for k in range(1, 5):
+        g = random_grads(k, seed=k)
+        orders = tf.function(lambda: tf.argsort(tf.random.stateless_uniform([k, k], seed=seed), axis=1),
+                             jit_compile=True)().numpy()
+        expected = sum(_pc_reference(g, i, [j for j in orders[i] if j != i]) for i in range(k))
+        np.testing.assert_allclose(np.asarray(solver(tf.constant(g), seed)[0]), expected, rtol=1e-4, atol=1e-5,
+                                   err_msg=f"pcgrad, K = {k}")
+
+
+def test_a_solver_xla_would_recompile_every_step_runs_as_written(caplog):
+    """Slicing at a computed index (x[i]) makes XLA bake the input in as a constant: the probe
+    sees it, the solver runs uncompiled (same result) and the log says why."""
+    from mtl_tf import gradients
+
+    def indexing_solver(gram):
+        best = tf.argmin(tf.linalg.diag_part(gram), output_type=tf.int32)
+        return tf.one_hot(best, tf.shape(gram)[0]) * gram[best, best] / gram[best, best]
+    with caplog.at_level("WARNING"):
+        solver = gradients.compiled_solver(indexing_solver, gradients._sample_gram)
+    assert not solver.compiled
+    assert "runs without XLA" in caplog.text and "tf.gather" in caplog.text, caplog.text
+    gram = tf.constant([[2.0, 0.0], [0.0, 1.0]])
+    np.testing.assert_allclose(np.asarray(solver(gram)), [0.0, 1.0])

@@ -37,3 +37,13 @@ def test_step_is_traced_once_over_a_run(files):
     traces = retrace.count_traces(files, steps=4)
     assert traces == 1, (f"{retrace.name(files)}: the train step was traced {traces} times in one run; "
                          "expected 1 (a Python value or a changing shape/dtype reaching the step retraces it)")
+
+
+GRAD_FILES = [[f] for f in retrace.flag_files("grad")]
+
+
+@pytest.mark.parametrize("files", GRAD_FILES, ids=[retrace.name(f) for f in GRAD_FILES])
+def test_every_gradient_method_compiles_under_xla_and_traces_once(files):
+    """--jit_compile: the whole step, gradient method included, is one XLA computation."""
+    traces = retrace.count_traces(files, steps=4, extra=["--jit_compile"])
+    assert traces == 1, f"{retrace.name(files)} with --jit_compile: the train step was traced {traces} times; expected 1"
