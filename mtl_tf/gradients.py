@@ -165,8 +165,11 @@ def compiled_solver(fn, sample: Callable, **kwargs) -> Callable:
 
 def _in_xla_context() -> bool:
     """Whether the function being traced is itself XLA-compiled (``tf.function(jit_compile=True)``)."""
-    from tensorflow.python.ops import control_flow_util  # no public API for this
-    return control_flow_util.GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph())
+    try:
+        from tensorflow.python.ops import control_flow_util  # no public API for this
+        return bool(control_flow_util.GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph()))
+    except (ImportError, AttributeError):   # a TensorFlow without it: nesting the compiled solver is still valid
+        return False
 
 
 _SAMPLE_ROWS = np.array([[1.0, 0.5, -0.2, 0.1], [-0.3, 1.0, 0.4, 0.0], [0.2, -0.6, 1.0, 0.3]], np.float32)
