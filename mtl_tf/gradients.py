@@ -155,6 +155,8 @@ def compiled_solver(fn, sample: Callable, **kwargs) -> Callable:
 
             def solver(*args):
                 return plain(*args) if _in_xla_context() else jit(*args)
+        except NotImplementedError:   # an unfinished homework function: its own error, at the call
+            pass
         except Exception as e:  # noqa: BLE001 -- any failure to compile means: run it as written
             first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
             logging.warning("%s runs without XLA, slower (%s)", getattr(fn, "__name__", fn), first)
