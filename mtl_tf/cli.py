@@ -12,6 +12,12 @@ from absl import app, flags, logging
 FLAGS = flags.FLAGS
 
 
+def first_line(error: BaseException, limit=200) -> str:
+    """The first line of ``error``'s message (its type's name if it has none), cut at ``limit`` characters."""
+    text = str(error).strip()
+    return text.splitlines()[0][:limit] if text else type(error).__name__
+
+
 def fail(prog: str, message: str, code: int):
     """Print ``prog: error: message`` on stderr and exit with ``code``."""
     sys.stderr.write(f"{prog}: error: {message}\n")

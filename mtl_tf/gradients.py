@@ -27,6 +27,7 @@ import tensorflow as tf
 from absl import flags, logging
 
 from mtl_tf import impl
+from mtl_tf.cli import first_line
 from mtl_tf.models import split_variables, variable_owner
 
 flags.DEFINE_float("cagrad_c", 0.5, "CAGrad's conflict-averse radius c (>= 0; 0 gives the mean gradient).",
@@ -158,8 +159,7 @@ def compiled_solver(fn, sample: Callable, **kwargs) -> Callable:
         except NotImplementedError:   # an unfinished homework function: its own error, at the call
             pass
         except Exception as e:  # noqa: BLE001 -- any failure to compile means: run it as written
-            first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
-            logging.warning("%s runs without XLA, slower (%s)", getattr(fn, "__name__", fn), first)
+            logging.warning("%s runs without XLA, slower (%s)", getattr(fn, "__name__", fn), first_line(e))
     solver.compiled = solver is not plain
     _SOLVERS[key] = solver
     return solver

@@ -134,15 +134,8 @@ def check_run_dir(run_dir: str, fv=FLAGS) -> None:
                           f"that run: {was}); pass --overwrite to replace it or choose another --run_dir.")
 
 
-def prepare_model(model, data, fv=FLAGS):
-    """Hook after the model is built (inside the strategy scope): may load pre-trained weights,
-    freeze layers, and return an optimizer (anything with ``apply_gradients`` and ``build``) that
-    the Trainer then uses and checkpoints; None keeps the default Adam."""
-    return None
-
-
 def extra_results(trainer, data, fv=FLAGS) -> dict:
-    """Hook after test evaluation: a dict merged into metrics.json. Data whose test split keeps
+    """A dict merged into metrics.json after the test evaluation. Data whose test split keeps
     query ids and the true relevance (the recommendation log) gets ranking metrics."""
     if ranking.can_evaluate(data.test):
         return {"ranking": ranking.evaluate_ranking_from_flags(trainer.model, data.tasks, data.test, fv)}
@@ -175,7 +168,6 @@ def run_training(fv=FLAGS) -> dict:
                  else build_model(fv.model, data.input_shape, data.tasks, fv))
         objective = make_objective(fv.objective, data.tasks, fv)
         grad_method = make_grad_method(fv.grad_method, model, data.tasks, objective, fv, seed=fv.seed)
-        optimizer = prepare_model(model, data, fv)
     config = TrainConfig(steps=fv.steps, batch_size=fv.batch_size, tasks_per_step=fv.tasks_per_step,
                          learning_rate=fv.learning_rate, seed=fv.seed, eval_every=fv.eval_every,
                          log_every=fv.log_every, data_mode=fv.data_mode, task_sampling=fv.task_sampling,
@@ -186,8 +178,7 @@ def run_training(fv=FLAGS) -> dict:
           f"{', '.join(t.name + '/' + t.kind for t in data.tasks)}), objective {fv.objective}, "
           f"grad_method {fv.grad_method}, strategy {fv.strategy} ({strategy.num_replicas_in_sync} replica(s)), "
           f"impl {impl.package_name()}, {fv.steps} steps -> {run_dir}")
-    trainer = Trainer(model, data, objective, config, grad_method=grad_method, optimizer=optimizer,
-                      strategy=strategy)
+    trainer = Trainer(model, data, objective, config, grad_method=grad_method, strategy=strategy)
     chief = distribute.is_chief(strategy)   # on a multi-worker cluster only the chief writes the run
     os.makedirs(run_dir, exist_ok=True)
     if chief:

@@ -162,12 +162,19 @@ def _mean_std(values):
 
 # ----------------------------------------------------------------------------- claims 1-14
 
-def analyze_conditioning(res):
-    concat, additive = res.find(model="concat"), res.find(model="additive")
+def _structure_claim(res, which: str, model_a: str, model_b: str):
+    """(header, rows, structure verdict, training comparison) of claim 1 or 2: the verdict is the exact
+    structural check ``which``; the training runs of ``model_a`` and ``model_b`` are compared for the notes."""
     header, rows = table(res, {"mean logloss": M.mean_headline, "worst logloss": M.worst_headline})
-    training = res.same(concat, additive, M.mean_headline, name_a="concat", name_b="additive")
-    structure = _structure_part(res, "conditioning")
+    training = res.same(res.find(model=model_a), res.find(model=model_b), M.mean_headline,
+                        name_a=model_a, name_b=model_b)
+    structure = _structure_part(res, which)
     rows.append(["structure (exact check, no training)", "-", structure.verdict, "see the verdict"])
+    return header, rows, structure, training
+
+
+def analyze_conditioning(res):
+    header, rows, structure, training = _structure_claim(res, "conditioning", "concat", "additive")
     return Analysis(header, rows, structure, notes=[
         "W[h; z] = W_h h + W_z z: concatenating z_i and adding a projection of z_i are the same layer, so "
         "the two builders should reach the same test loss up to optimization noise.",
@@ -178,11 +185,7 @@ def analyze_conditioning(res):
 
 
 def analyze_gating(res):
-    gated, indep = res.find(model="gated"), res.find(model="independent")
-    header, rows = table(res, {"mean logloss": M.mean_headline, "worst logloss": M.worst_headline})
-    training = res.same(gated, indep, M.mean_headline, name_a="gated", name_b="independent")
-    structure = _structure_part(res, "gating")
-    rows.append(["structure (exact check, no training)", "-", structure.verdict, "see the verdict"])
+    header, rows, structure, training = _structure_claim(res, "gating", "gated", "independent")
     return Analysis(header, rows, structure, notes=[
         "shared_bottom is a reference: on conflicting tasks it shows what sharing does, which gating avoids.",
         "The claim is that gating trains independent networks, so the verdict is the exact check on a freshly "

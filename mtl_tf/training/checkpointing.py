@@ -14,6 +14,8 @@ from typing import Callable, List, Optional
 
 import tensorflow as tf
 
+from mtl_tf.cli import first_line
+
 
 def candidates(manager: tf.train.CheckpointManager) -> List[str]:
     """Checkpoint prefixes in ``manager.directory``, newest first: those the state file lists plus
@@ -36,6 +38,5 @@ def restore_latest(checkpoint: tf.train.Checkpoint, manager: tf.train.Checkpoint
             checkpoint.restore(prefix).assert_existing_objects_matched()
             return prefix
         except (tf.errors.OpError, ValueError, AssertionError, IndexError, KeyError, EOFError) as e:
-            first = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
-            log(f"checkpoint {prefix} is unusable ({type(e).__name__}: {first}); trying the previous one")
+            log(f"checkpoint {prefix} is unusable ({type(e).__name__}: {first_line(e)}); trying the previous one")
     return None

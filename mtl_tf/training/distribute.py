@@ -19,6 +19,8 @@ import os
 import tensorflow as tf
 from absl import flags
 
+from mtl_tf.cli import first_line
+
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
 
 flags.DEFINE_enum("strategy", "default", list(STRATEGIES),
@@ -53,8 +55,7 @@ def make_strategy(name: str, tpu: str = "") -> tf.distribute.Strategy:
         tf.config.experimental_connect_to_cluster(resolver)
         tf.tpu.experimental.initialize_tpu_system(resolver)
     except (ValueError, RuntimeError, tf.errors.OpError) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise ValueError(f"--strategy=tpu: no TPU could be reached ({first}); run on a TPU VM, or pass "
+        raise ValueError(f"--strategy=tpu: no TPU could be reached ({first_line(e, None)}); run on a TPU VM, or pass "
                          "--tpu=NAME, or use --strategy=default|mirrored.") from None
     return tf.distribute.TPUStrategy(resolver)
 
