@@ -132,8 +132,9 @@ def compiled_solver(fn, sample: Callable, **kwargs) -> Callable:
     XLA compiles ``fn`` (every branch, for every K) and keeps every input an input. A solver whose
     branches return different shapes, or that reads ``tf.shape`` in a way XLA cannot resolve, gets
     its input baked in as a constant, and XLA then recompiled it on every step (measured: 200 ms
-    a step). Cached per (fn, kwargs); the probe runs eagerly, also when called while tracing."""
-    key = (fn, tuple(sorted(kwargs.items())))
+    a step). Cached per (fn, COMPILE_SOLVERS, kwargs); the probe runs eagerly, also when called while
+    tracing."""
+    key = (fn, COMPILE_SOLVERS, tuple(sorted(kwargs.items())))
     if key in _SOLVERS:
         return _SOLVERS[key]
 
