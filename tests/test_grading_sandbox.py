@@ -9,7 +9,9 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -41,7 +43,15 @@ CASES = {
     "patch_class": {SUM},
     "lying_eq": {SUM},
     "ships_files": {SUM},
+    "bad_chars": {SUM},
+    "pipe_bomb": set(),
+    "lingering_thread": set(),
+    "setsid_escape": set(),
+    "imports_solutions": {SUM},
+    "reads_hidden": {SUM},
+    "exit_at_import": EVERYTHING,
 }
+MAX_SECONDS = 60  # every hostile grading ends in bounded time (TIMEOUT per test, a few restarts)
 TIMEOUT = 3.0
 
 
@@ -69,10 +79,25 @@ def graded(tmp_path_factory):
 
     def one(case):
         submission = make_submission(case, str(base / case))
-        return sandbox.grade(submission, root=PROBE, timeout=TIMEOUT, time_limit=120)
+        start = time.time()
+        results = sandbox.grade(submission, root=PROBE, timeout=TIMEOUT, time_limit=120)
+        results["_seconds"] = time.time() - start
+        return results
 
     with ThreadPoolExecutor(4) as pool:
         return dict(zip(CASES, pool.map(one, CASES)))
+
+
+def strict_json(results) -> str:
+    """results.json as a strict reader sees it: UTF-8 (no unpaired surrogates), no NaN, no control
+    characters but newline/tab/CR in its strings."""
+    results = {k: v for k, v in results.items() if not k.startswith("_")}
+    text = json.dumps(results, ensure_ascii=False, allow_nan=False)
+    text.encode("utf-8")  # raises on an unpaired surrogate
+    assert json.loads(text) == results  # strict=True: rejects control characters in strings
+    for ch in map(chr, [c for c in range(32) if c not in (9, 10, 13)] + [127]):
+        assert ch not in text, f"control character {ord(ch)} in results.json"
+    return text
 
 
 def by_test(results):
@@ -82,7 +107,9 @@ def by_test(results):
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_hostile_submission_loses_only_the_affected_points(graded, case):
     results = graded[case]
-    json.loads(json.dumps(results))  # serializable
+    strict_json(results)
+    assert results["_seconds"] < MAX_SECONDS, f"{case}: grading took {results['_seconds']:.0f} s"
+    assert "grading_error" not in results.get("extra_data", {}), f"{case}: {results['extra_data']}"
     tests = by_test(results)
     assert set(tests) == EVERYTHING, f"{case}: graded tests {sorted(tests)}; output:\n{results['output']}"
     assert results["max_score"] == MAX_SCORE, f"{case}: the submission changed the maximum score"
@@ -108,6 +135,9 @@ def test_hostile_submission_loses_only_the_affected_points(graded, case):
     ("patch_class", "Tampering"),
     ("lying_eq", "come from the submission"),
     ("flood", "output truncated"),
+    ("bad_chars", "lone"),
+    ("imports_solutions", "cannot be imported"),
+    ("exit_at_import", "ended while this test was running"),
 ])
 def test_failure_output_says_what_happened(graded, case, words):
     output = by_test(graded[case])[SUM]["output"]
@@ -141,6 +171,194 @@ def test_symlinked_homework_file_is_not_followed(tmp_path):
     results = sandbox.grade(str(submission), root=PROBE, timeout=TIMEOUT, select=["tests/test_probe.py::test_sum"])
     assert results["score"] == 0 and "not found in the submission" in results["output"]
     assert "not implemented yet" in by_test(results)[SUM]["output"]
+
+
+def test_hidden_tests_strings_never_reach_the_public_output(graded):
+    """Hidden tests run in a child of their own: a public test's code cannot reach their source,
+    constants or messages to print them into its failure message."""
+    results = graded["reads_hidden"]
+    public = by_test(results)[SUM]["output"] + results["output"]
+    assert "LEAK" in public, public[:2000]
+    for secret in ("is worse than", "does not dominate", "test_probe_hidden", "dominates_hidden"):
+        assert secret not in public, f"{secret!r} leaked into the public output:\n{public[:3000]}"
+
+
+def _escapees_are_caught():
+    """bubblewrap (its PID namespace ends with the child) or an unprivileged child user (all its
+    processes are killed) is there to catch a process that left the child's session."""
+    if sandbox.bubblewrap() is not None:
+        return True
+    return os.geteuid() == 0 and all(sandbox._readable_by_others(p) for p in sandbox.python_paths_for_nobody())
+
+
+def _processes_with(marker):
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if marker.encode() in f.read():
+                    found.append(int(pid))
+        except OSError:
+            pass
+    return found
+
+
+def test_a_setsid_escapee_does_not_outlive_its_grading(graded):
+    if not _escapees_are_caught():
+        pytest.skip("neither bubblewrap nor an unprivileged user is available here to catch setsid escapees "
+                    "(apt-get install bubblewrap)")
+    assert graded["setsid_escape"]["score"] == MAX_SCORE
+    deadline = time.time() + 5
+    while _processes_with("297.31415") and time.time() < deadline:
+        time.sleep(0.1)
+    assert not _processes_with("297.31415"), "the submission's `sleep 297.31415` survived the grading"
+
+
+def _special_file(path, kind):
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "device":
+        os.mknod(path, 0o644 | __import__("stat").S_IFCHR, os.makedev(1, 5))  # like /dev/zero
+    elif kind == "link_to_fifo":
+        os.mkfifo(str(path) + ".fifo")
+        os.symlink(str(path) + ".fifo", path)
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device", "link_to_fifo"])
+@pytest.mark.parametrize("where", ["homework", "top"])
+def test_special_files_in_a_submission_are_refused_before_anything_opens_them(tmp_path, kind, where):
+    if kind == "device" and os.geteuid() != 0:
+        pytest.skip("making a device node needs root")
+    submission = tmp_path / "s"
+    folder = submission / "homework" if where == "homework" else submission
+    folder.mkdir(parents=True)
+    _special_file(folder / "objectives.py", kind)
+    start = time.time()
+    results = sandbox.grade(str(submission), root=PROBE, timeout=TIMEOUT, select=["tests/test_probe.py::test_sum"])
+    assert time.time() - start < MAX_SECONDS
+    assert results["score"] == 0 and "not found in the submission" in results["output"], results["output"]
+    assert "not implemented yet" in by_test(results)[SUM]["output"]
+
+
+def test_a_grading_in_which_no_test_ran_fails_loudly_with_its_reason(tmp_path):
+    """Not 0/0 and exit 0: mtl-grade exits non-zero, results.json says why."""
+    root = tmp_path / "root"
+    shutil.copytree(PROBE, root)
+    (root / "tests" / "conftest.py").write_text("raise RuntimeError('the grader conftest is broken')\n")
+    results_path = tmp_path / "results.json"
+    proc = subprocess.run([sys.executable, "-m", "mtl_tf.grading.grade", f"--root={root}",
+                           f"--submission={make_submission('base', str(tmp_path / 's'))}",
+                           f"--results={results_path}", "--timeout=3"],
+                          cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    data = json.loads(results_path.read_text())
+    strict_json(data)
+    assert data["extra_data"]["grading_error"], data
+    assert "the grader conftest is broken" in data["output"], data["output"]
+    assert "the grader conftest is broken" in proc.stderr, proc.stderr[-2000:]
+
+
+def test_restarts_are_capped_for_a_submission_that_exits_at_every_import(tmp_path):
+    root = tmp_path / "root"
+    shutil.copytree(PROBE, root)
+    many = "".join(f"\n\n@pytest.mark.points(1)\ndef test_more_{i}():\n    objectives().sum_objective([1.0], [True])\n"
+                   for i in range(12))
+    (root / "tests" / "test_many.py").write_text("import pytest\n\nfrom mtl_tf import impl\n\n\n"
+                                                "def objectives():\n    return impl.module('objectives')\n" + many)
+    start = time.time()
+    results = sandbox.grade(make_submission("exit_at_import", str(tmp_path / "s")), root=str(root),
+                            timeout=TIMEOUT, include_hidden=False)
+    assert time.time() - start < MAX_SECONDS
+    outputs = [t["output"] for t in results["tests"]]
+    assert results["score"] == 0 and len(outputs) == 12 + 2
+    capped = [o for o in outputs if "the most the grader restarts it" in o]
+    assert len(capped) >= 12 + 2 - sandbox.MAX_CHILDREN, outputs  # dominates' two cases are one test
+
+
+def test_the_whole_run_limit_is_under_gradescopes_ten_minutes():
+    assert sandbox.DEFAULT_TIME_LIMIT + 30 < 600
+
+
+def test_a_submission_cannot_change_what_the_next_grading_runs(tmp_path):
+    """A submission that rewrites the grader's source folder (it knows the path: grading is local)
+    changes neither this grading nor the next one (the untouched starter still scores 0)."""
+    if not _escapees_are_caught():
+        pytest.skip("the child can write the grader's files here: no bubblewrap, no unprivileged user "
+                    "(apt-get install bubblewrap)")
+    root = tmp_path / "root"
+    shutil.copytree(PROBE, root)
+    before = {p: p.read_bytes() for p in root.rglob("*") if p.is_file()}
+    submission = make_submission("base", str(tmp_path / "s"))
+    with open(os.path.join(submission, "homework", "objectives.py"), "a") as f:
+        f.write(f"""
+
+import os as _os
+
+
+def sum_objective(losses, present):
+    for dirpath, _, names in _os.walk({str(root)!r}):
+        for name in names:
+            path = _os.path.join(dirpath, name)
+            try:
+                if name.startswith("test_"):
+                    open(path, "w").write("import pytest\\n\\n@pytest.mark.points(1)\\ndef test_sum():\\n    pass\\n")
+                elif name == "objectives.py":
+                    open(path, "w").write("def sum_objective(l, p):\\n    return 3.0\\n\\n"
+                                          "def dominates(a, b):\\n    return a != b and all(x <= y for x, y in zip(a, b))\\n")
+            except OSError:
+                pass
+    return 0.0
+""")
+    first = sandbox.grade(submission, root=str(root), timeout=TIMEOUT)
+    assert by_test(first)[SUM]["score"] == 0 and first["max_score"] == MAX_SCORE, first["output"]
+    after = {p: p.read_bytes() for p in root.rglob("*") if p.is_file()}
+    assert after == before, "the submission rewrote the grader's files"
+    starter = sandbox.grade(None, root=str(root), timeout=TIMEOUT)
+    assert starter["score"] == 0 and starter["max_score"] == MAX_SCORE, starter["output"]
+
+
+BWRAP_PROBE = """
+
+def sum_objective(losses, present):
+    import json, os, socket
+    checks = {}
+    try:
+        open(GRADER_FILE, "a").close()
+        checks["grader_source"] = "writable"
+    except OSError:
+        checks["grader_source"] = "denied"
+    checks["grader_source_visible"] = os.path.exists(GRADER_FILE)
+    checks["solutions_visible"] = os.path.exists(SOLUTIONS_FILE)
+    checks["tmp"] = sorted(os.listdir("/tmp"))
+    checks["cwd_in_tmp"] = os.path.basename(os.getcwd())
+    checks["processes"] = len([p for p in os.listdir("/proc") if p.isdigit()])
+    try:
+        socket.create_connection(("1.1.1.1", 53), timeout=2).close()
+        checks["network"] = "up"
+    except OSError:
+        checks["network"] = "down"
+    raise AssertionError("CHECKS " + json.dumps(checks) + " END")
+"""
+
+
+def test_with_bubblewrap_student_code_sees_a_read_only_private_world(tmp_path):
+    if sandbox.bubblewrap() is None:
+        pytest.skip("bubblewrap (bwrap) is not installed or cannot create namespaces here (apt-get install bubblewrap)")
+    submission = make_submission("base", str(tmp_path / "s"))
+    path = os.path.join(submission, "homework", "objectives.py")
+    with open(path, "a") as f:
+        f.write(f"GRADER_FILE = {os.path.join(PROBE, 'tests', 'test_probe.py')!r}\n"
+                f"SOLUTIONS_FILE = {os.path.join(REPO, 'solutions', 'objectives.py')!r}\n" + BWRAP_PROBE)
+    results = sandbox.grade(submission, root=PROBE, timeout=TIMEOUT, select=["tests/test_probe.py::test_sum"])
+    output = by_test(results)[SUM]["output"]
+    checks = json.loads(output.split("CHECKS ", 1)[1].split(" END", 1)[0])
+    assert checks["grader_source"] == "denied" and not checks["grader_source_visible"], checks
+    assert not checks["solutions_visible"], checks
+    assert checks["network"] == "down", checks
+    python_in_tmp = {d.split("/")[2] for d in sandbox._python_dirs() if d.startswith("/tmp/")}
+    assert set(checks["tmp"]) - python_in_tmp == {checks["cwd_in_tmp"]}, checks  # a private /tmp: its workspace
+    # (and, read-only, the Python installation when it lives in /tmp)
+    assert checks["processes"] < 10, checks  # its own PID namespace: not the grader's processes
 
 
 NOBODY_CHECKS = """
@@ -202,7 +420,7 @@ def test_as_root_student_code_runs_as_nobody_without_access_to_hidden_tests_or_r
         with open(path) as f:
             text = f.read()
         write_probe(path, text, NOBODY_PROBE, results_dir, out)
-        results = sandbox.grade(submission, root=PROBE, timeout=TIMEOUT, as_user="nobody")
+        results = sandbox.grade(submission, root=PROBE, timeout=TIMEOUT, as_user="nobody", isolate=False)
         assert read_checks(out) == {"uid": 65534, "hidden": "denied", "results": "denied"}, read_checks(out)
         assert results["score"] == MAX_SCORE, results["output"]
         assert not os.path.exists(os.path.join(results_dir, "results.json"))
@@ -249,18 +467,22 @@ def _world_readable_python_with_tensorflow():
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to switch to an unprivileged user")
-def test_as_root_a_python_nobody_cannot_read_grades_as_root_and_says_so(tmp_path):
-    """The fallback is explicit: with this interpreter unreadable by 'nobody' the output says so."""
+def test_as_root_a_python_nobody_cannot_read_is_refused_on_gradescope_only(tmp_path):
+    """Outside /autograder (a student's own laptop) grading goes on without a note about 'nobody'; in
+    Gradescope's layout (strict) without bubblewrap it refuses in one line; with bubblewrap it grades."""
     paths = sandbox.python_paths_for_nobody()
     assert any(p.endswith("tensorflow") for p in paths), f"TensorFlow's folder is not checked: {paths}"
+    base = make_submission("base", str(tmp_path / "s"))
+    results = sandbox.grade(base, root=PROBE, timeout=TIMEOUT)
+    assert "nobody" not in results["output"] and results["score"] == MAX_SCORE, results["output"]
     if all(sandbox._readable_by_others(p) for p in paths):
-        results = sandbox.grade(make_submission("base", str(tmp_path / "s")), root=PROBE, timeout=TIMEOUT)
-        assert "graded as root" not in results["output"] and results["score"] == MAX_SCORE, results["output"]
         return
-    results = sandbox.grade(make_submission("base", str(tmp_path / "s")), root=PROBE, timeout=TIMEOUT)
-    assert "graded as root" in results["output"] and "not readable by 'nobody'" in results["output"], \
-        results["output"]
-    assert results["score"] == MAX_SCORE, results["output"]
+    refused = sandbox.grade(base, root=PROBE, timeout=TIMEOUT, strict=True, isolate=False)
+    assert refused["tests"] == [] and refused["extra_data"]["grading_error"], refused
+    assert len(refused["output"].splitlines()) == 1 and "cannot read" in refused["output"], refused["output"]
+    if sandbox.bubblewrap() is not None:
+        isolated = sandbox.grade(base, root=PROBE, timeout=TIMEOUT, strict=True)
+        assert isolated["score"] == MAX_SCORE and "grading_error" not in isolated.get("extra_data", {}), isolated
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to switch to an unprivileged user")

@@ -30,7 +30,7 @@ from mtl_tf.grading import guard, plugin
 CHANNEL_ENV = "MTL_GRADE_CHANNEL"   # "<key fd>,<event fd>"
 USER_ENV = "MTL_GRADE_USER"         # "<uid>,<gid>": drop to this user after collection
 
-_state = {"emit": None, "snapshot": None, "tampered": False, "blocker": None}
+_state = {"emit": None, "snapshot": None, "tampered": False, "blocker": None, "solutions_blocker": None}
 
 
 def _signer(key: bytes, out):
@@ -51,6 +51,16 @@ def _signer(key: bytes, out):
 def _emit(kind, **payload):
     if _state["emit"] is not None:
         _state["emit"](kind, **payload)
+
+
+class _SolutionsBlocker:
+    """A meta-path finder refusing the reference ``solutions`` package for the child's whole life."""
+
+    @staticmethod
+    def find_spec(name, path=None, target=None):
+        if name == "solutions" or name.startswith("solutions."):
+            raise ImportError(f"{name}: the reference solutions cannot be imported while grading")
+        return None
 
 
 class _HomeworkBlocker:
@@ -85,7 +95,11 @@ def pytest_configure(config):
     with os.fdopen(key_fd, "rb") as f:
         _state["emit"] = _signer(f.read(), os.fdopen(event_fd, "wb", buffering=0))
     _state["blocker"] = _HomeworkBlocker()
+    _state["solutions_blocker"] = _SolutionsBlocker()
     sys.meta_path.insert(0, _state["blocker"])
+    sys.meta_path.insert(0, _state["solutions_blocker"])
+    for name in [n for n in sys.modules if n == "solutions" or n.startswith("solutions.")]:
+        del sys.modules[name]
 
 
 def pytest_collectreport(report):
@@ -108,7 +122,7 @@ def pytest_collection_finish(session):
     firewall = guard.Firewall(os.path.join(str(session.config.rootpath), "homework"))
     sys.meta_path.remove(_state["blocker"])
     sys.meta_path.insert(0, firewall)
-    _state["snapshot"] = guard.Snapshot(firewall)
+    _state["snapshot"] = guard.Snapshot(firewall, keep=[_state["solutions_blocker"]])
     _drop_privileges()
 
 

@@ -12,6 +12,7 @@ writes results.json and prints a per-part score table.
 import argparse
 import json
 import os
+import signal
 import sys
 import tempfile
 
@@ -48,29 +49,68 @@ def main(argv=None) -> int:
                         help="only this test node id, e.g. tests/test_objectives.py::test_x (repeatable)")
     args = parser.parse_args(argv)
     root = os.path.abspath(args.root or workspace.source_root())
-    with tempfile.TemporaryDirectory() as tmp:
-        submission = args.submission
-        if submission is None and args.impl == "solutions":
-            submission = _solutions_as_submission(root, tmp)
-        if submission is not None and not os.path.isdir(submission):
-            print(f"mtl-grade: error: no submission folder at {submission}", file=sys.stderr)
-            return 2
-        try:
+    # A valid results.json exists from the start: if this process is killed (SIGKILL, the platform's
+    # timeout), what is left says so instead of nothing or a stale file.
+    write_results(args.results, sandbox._error_results(
+        "The grading did not finish (the grader was stopped or ran out of time). Please tell the course staff."))
+    previous = {s: signal.signal(s, _stop) for s in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)}
+    for s in (signal.SIGUSR1, signal.SIGUSR2, signal.SIGALRM, signal.SIGPIPE):
+        previous[s] = signal.signal(s, signal.SIG_IGN)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            submission = args.submission
+            if submission is None and args.impl == "solutions":
+                submission = _solutions_as_submission(root, tmp)
+            if submission is not None and not os.path.isdir(submission):
+                print(f"mtl-grade: error: no submission folder at {submission}", file=sys.stderr)
+                write_results(args.results, sandbox._error_results(f"No submission folder at {submission}."))
+                return 2
             results = sandbox.grade(submission, root=root, include_hidden=not args.no_hidden,
                                     timeout=args.timeout, time_limit=args.time_limit,
                                     hidden_visibility=args.hidden_visibility, as_user=args.user,
                                     select=args.select)
-        except Exception as e:  # the grader itself failed: still leave a valid results.json
-            results = {"score": 0.0, "execution_time": 0.0, "stdout_visibility": "visible", "tests": [],
-                       "output": f"The autograder failed ({type(e).__name__}: {report.truncate(e, 2000)}); "
-                                 "please tell the course staff."}
-            results["max_score"] = 0.0
-    os.makedirs(os.path.dirname(os.path.abspath(args.results)), exist_ok=True)
-    with open(args.results, "w") as f:
-        json.dump(results, f, indent=2)
+    except _Stopped as e:
+        results = sandbox._error_results(f"The grading was stopped ({e}) before it finished. "
+                                         "Please tell the course staff.")
+    except Exception as e:  # the grader itself failed: still leave a valid results.json
+        results = sandbox._error_results(f"The autograder failed ({type(e).__name__}: {report.truncate(e, 2000)}); "
+                                         "please tell the course staff.")
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    write_results(args.results, results)
     print(results["output"])
     print(f"score {results['score']:g}/{results['max_score']:g} in {results['execution_time']:g} s -> {args.results}")
+    error = results.get("extra_data", {}).get("grading_error")
+    if error:
+        print(f"mtl-grade: error: {error}", file=sys.stderr)
+        return 1
     return 0
+
+
+class _Stopped(Exception):
+    pass
+
+
+def _stop(signum, frame):
+    raise _Stopped(signal.Signals(signum).name)
+
+
+def write_results(path: str, results: dict) -> None:
+    """Write ``results`` to ``path`` atomically (a reader sees the old file or the new one, whole),
+    as strict JSON (no NaN; the strings are already cleaned by the report)."""
+    path = os.path.abspath(path)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".results-", dir=os.path.dirname(path))
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(results, f, indent=2, allow_nan=False)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
 
 
 if __name__ == "__main__":

@@ -66,9 +66,10 @@ _MISSING = object()
 class Snapshot:
     """The guarded objects at one moment; ``changed()`` names those replaced since."""
 
-    def __init__(self, firewall=None):
+    def __init__(self, firewall=None, keep=()):
         self.objects = _guarded_objects()
         self.firewall = firewall
+        self.keep = list(keep)   # import hooks that must stay in sys.meta_path
 
     def changed(self):
         live = _guarded_objects()
@@ -76,7 +77,7 @@ class Snapshot:
         for label, obj in self.objects.items():
             now = live.get(label, _MISSING)
             if label == "sys.meta_path":
-                if self.firewall is not None and self.firewall not in now:
+                if self.firewall is not None and self.firewall not in now or any(k not in now for k in self.keep):
                     names.append("sys.meta_path (the grader's import hook was removed)")
             elif now is not obj:
                 names.append(label)

@@ -9,15 +9,29 @@ import re
 from typing import Dict, List
 
 MAX_OUTPUT_CHARS = 4000
+MAX_TEST_OUTPUT = 2 * MAX_OUTPUT_CHARS     # one Gradescope test's output
+MAX_TOTAL_OUTPUT = 200_000                # all tests' outputs together
+MAX_TOP_OUTPUT = 20_000                   # the top-level output (table and notes)
 VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")
+# C0 controls but tab, newline, carriage return; DEL. NUL in particular: strict JSON readers reject it.
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def clean(text) -> str:
+    """``text`` as a string every strict JSON reader accepts: no NUL or other control characters,
+    no unpaired surrogates (each becomes '?')."""
+    text = text if isinstance(text, str) else str(text)
+    text = text.encode("utf-8", "replace").decode("utf-8")
+    return _CONTROL.sub("", text)
 
 
 def truncate(text: str, limit: int = MAX_OUTPUT_CHARS) -> str:
-    """``text`` cut to ``limit`` characters (the head: the message comes first), marked if cut."""
-    text = str(text)
+    """``text`` cut to ``limit`` characters (the head: the message comes first), marked if cut,
+    and cleaned (see ``clean``)."""
+    text = text if isinstance(text, str) else str(text)
     if len(text) <= limit:
-        return text
-    return text[:limit] + f"\n... (output truncated: {len(text) - limit} more characters)"
+        return clean(text)
+    return clean(text[:limit]) + f"\n... (output truncated: {len(text) - limit} more characters)"
 
 
 def test_key(nodeid: str) -> str:
@@ -49,6 +63,7 @@ def gradescope(cases: List[dict], execution_time: float, stdout_visibility: str 
     parts: List[str] = []
     counters: Dict[str, int] = {}
     tests = []
+    budget = MAX_TOTAL_OUTPUT
     for key, members in groups.items():
         part = part_of(key)
         if part not in parts:
@@ -67,11 +82,13 @@ def gradescope(cases: List[dict], execution_time: float, stdout_visibility: str 
                 if not m["passed"] and m["output"]:
                     lines.append("  " + m["output"].strip().replace("\n", "\n  "))
             output = "\n".join(lines)
+        output = truncate(output, max(200, min(MAX_TEST_OUTPUT, budget)))
+        budget -= len(output)
         tests.append({
-            "name": members[0]["name"], "number": f"{parts.index(part) + 1}.{counters[part]}",
+            "name": truncate(members[0]["name"], 300), "number": f"{parts.index(part) + 1}.{counters[part]}",
             "score": score, "max_score": points,
             "status": "passed" if passed == len(members) else "failed",
-            "output": truncate(output, MAX_OUTPUT_CHARS * 2),
+            "output": output,
             "visibility": members[0].get("visibility", "visible"),
             "tags": [part] + (["hidden"] if members[0].get("hidden") else []),
         })

@@ -59,19 +59,32 @@ def expected_files(root: str) -> List[str]:
 def _read_submitted(submission: str, name: str):
     """Bytes of the submitted ``name`` (in ``homework/`` or at the top level), or None.
 
-    Only regular files, never through a symlink (a link could point at hidden tests), at most
-    MAX_FILE_BYTES.
+    Only regular files: the path is ``lstat``-ed first, so a symlink (it could point at hidden
+    tests), a FIFO (opening it would block the grader), a device or a socket is refused before
+    anything opens it; the open itself does not follow links or block, and must find the same
+    regular file; at most MAX_FILE_BYTES.
     """
-    for path in (os.path.join(submission, "homework", name), os.path.join(submission, name)):
+    for folder in (os.path.join(submission, "homework"), submission):
+        path = os.path.join(folder, name)
         try:
-            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+            if os.path.islink(folder) or not stat.S_ISDIR(os.lstat(folder).st_mode):
+                continue
+            before = os.lstat(path)
+        except OSError:
+            continue
+        if not stat.S_ISREG(before.st_mode) or before.st_size > MAX_FILE_BYTES:
+            continue
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
         except OSError:
             continue
         with os.fdopen(fd, "rb") as f:
             info = os.fstat(f.fileno())
-            if stat.S_ISREG(info.st_mode) and info.st_size <= MAX_FILE_BYTES and not os.path.islink(
-                    os.path.dirname(path)):
-                return f.read()
+            if (stat.S_ISREG(info.st_mode) and (info.st_dev, info.st_ino) == (before.st_dev, before.st_ino)
+                    and info.st_size <= MAX_FILE_BYTES):
+                data = f.read(MAX_FILE_BYTES + 1)
+                if len(data) <= MAX_FILE_BYTES:
+                    return data
     return None
 
 
@@ -109,23 +122,60 @@ def homework_files(submission: Optional[str], root: str):
     return files, notes
 
 
-def populate(workspace: str, homework: Dict[str, bytes], root: str, include_hidden: bool = True) -> None:
-    """(Re)write the grader's files in ``workspace``: homework/, tests/, mtl_tf/, pytest.ini.
+def grader_snapshot(root: str, include_hidden: bool = True) -> Dict[str, Dict[str, bytes]]:
+    """The grader's own files, read once at the start of a grading run: ``{"tests": {rel: bytes},
+    "mtl_tf": {rel: bytes}}``. Every workspace of the run is written from this snapshot, so nothing
+    written to the grader's folders during the run (by a child, by anyone) reaches a later child."""
+    snapshot: Dict[str, Dict[str, bytes]] = {"tests": {}, "mtl_tf": {}}
+    tests_src = os.path.join(root, "tests")
+    for rel in grader_test_files(tests_src, include_hidden):
+        with open(os.path.join(tests_src, rel), "rb") as f:
+            snapshot["tests"][rel] = f.read()
+    package = framework_package()
+    for dirpath, dirnames, filenames in os.walk(package):
+        dirnames[:] = sorted(d for d in dirnames if d != "__pycache__" and not d.endswith(".egg-info"))
+        for name in sorted(filenames):
+            if name.endswith((".pyc", ".pyo")):
+                continue
+            path = os.path.join(dirpath, name)
+            if os.path.isfile(path) and not os.path.islink(path):
+                with open(path, "rb") as f:
+                    snapshot["mtl_tf"][os.path.relpath(path, package)] = f.read()
+    return snapshot
+
+
+def populate(workspace: str, homework: Dict[str, bytes], grader: Dict[str, Dict[str, bytes]],
+             hidden: bool = False) -> None:
+    """(Re)write the grader's files in ``workspace`` from the run's snapshot: homework/, tests/,
+    mtl_tf/, pytest.ini. The public part gets the public test modules and the helpers; the hidden
+    part gets the helpers (conftest, shared modules) and ``tests/hidden/`` only.
 
     Called before every child process, so a child that edited them cannot affect the next one.
     """
-    for name in ("homework", "tests", "mtl_tf"):
-        shutil.rmtree(os.path.join(workspace, name), ignore_errors=True)
+    for name in ("homework", "tests", "mtl_tf", "pytest.ini"):
+        path = os.path.join(workspace, name)
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path, ignore_errors=True)
+        elif os.path.lexists(path):
+            os.unlink(path)
     os.makedirs(os.path.join(workspace, "homework"))
     for name, data in homework.items():
         with open(os.path.join(workspace, "homework", name), "wb") as f:
             f.write(data)
-    tests_src = os.path.join(root, "tests")
-    for rel in grader_test_files(tests_src, include_hidden):
-        os.makedirs(os.path.dirname(os.path.join(workspace, "tests", rel)), exist_ok=True)
-        shutil.copyfile(os.path.join(tests_src, rel), os.path.join(workspace, "tests", rel))
-    shutil.copytree(framework_package(), os.path.join(workspace, "mtl_tf"),
-                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info"))
+    for rel, data in grader["tests"].items():
+        in_hidden = rel.startswith("hidden" + os.sep)
+        helper = not os.path.basename(rel).startswith("test_")
+        if (in_hidden != hidden) and not (helper and not in_hidden):
+            continue
+        path = os.path.join(workspace, "tests", rel)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as f:
+            f.write(data)
+    for rel, data in grader["mtl_tf"].items():
+        path = os.path.join(workspace, "mtl_tf", rel)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as f:
+            f.write(data)
     with open(os.path.join(workspace, "pytest.ini"), "w") as f:
         f.write(PYTEST_INI)
 
