@@ -21,34 +21,35 @@ from mtl_tf.grading import sandbox
 
 FIXTURES = os.path.join(REPO, "tests", "fixtures")
 PROBE = os.path.join(FIXTURES, "probe")
-SUM, DOMINATES, HIDDEN = "test_sum", "test_dominates", "test_dominates_hidden"
-EVERYTHING = {SUM, DOMINATES, HIDDEN}
-MAX_SCORE = 5.0
+SUM, DOMINATES, HIDDEN, CHECKED = "test_sum", "test_dominates", "test_dominates_hidden", "test_sum_checked"
+SUMS = {SUM, CHECKED}  # the unconverted and the converted test of sum_objective
+EVERYTHING = {SUM, DOMINATES, HIDDEN, CHECKED}
+MAX_SCORE = 6.0
 # case -> the probe tests it must fail (every other probe test must pass)
 CASES = {
     "base": set(),
     "raise_import": EVERYTHING,
-    "raise_function": {SUM},
-    "wrong_shape": {SUM},
-    "nan": {SUM},
-    "infinite_loop": {SUM},
-    "sleep_ignoring_alarm": {SUM},
-    "sys_exit": {SUM},
-    "os_exit": {SUM},
-    "pytest_exit": {SUM},
-    "segfault": {SUM},
-    "flood": {SUM},
-    "writes_results": {SUM},
+    "raise_function": SUMS,
+    "wrong_shape": SUMS,
+    "nan": SUMS,
+    "infinite_loop": SUMS,
+    "sleep_ignoring_alarm": SUMS,
+    "sys_exit": SUMS,
+    "os_exit": SUMS,
+    "pytest_exit": SUMS,
+    "segfault": SUMS,
+    "flood": SUMS,
+    "writes_results": SUMS,
     "monkeypatch": EVERYTHING,
-    "patch_class": {SUM},
-    "lying_eq": {SUM},
-    "ships_files": {SUM},
-    "bad_chars": {SUM},
+    "patch_class": SUMS,
+    "lying_eq": SUMS,
+    "ships_files": SUMS,
+    "bad_chars": SUMS,
     "pipe_bomb": set(),
     "lingering_thread": set(),
     "setsid_escape": set(),
-    "imports_solutions": {SUM},
-    "reads_hidden": {SUM},
+    "imports_solutions": SUMS,
+    "reads_hidden": SUMS,
     "exit_at_import": EVERYTHING,
 }
 MAX_SECONDS = 60  # every hostile grading ends in bounded time (TIMEOUT per test, a few restarts)
@@ -148,7 +149,7 @@ def test_hidden_tests_are_after_published_and_numbered(graded):
     tests = by_test(graded["base"])
     assert tests[HIDDEN]["visibility"] == "after_published" and "hidden" in tests[HIDDEN]["tags"]
     assert tests[SUM]["visibility"] == "visible"
-    assert [t["number"] for t in graded["base"]["tests"]] == ["1.1", "1.2", "1.3"]
+    assert [t["number"] for t in graded["base"]["tests"]] == ["1.1", "1.2", "1.3", "1.4"]
 
 
 def test_partial_credit_for_a_test_with_several_cases(tmp_path):
@@ -181,6 +182,27 @@ def test_hidden_tests_strings_never_reach_the_public_output(graded):
     assert "LEAK" in public, public[:2000]
     for secret in ("is worse than", "does not dominate", "test_probe_hidden", "dominates_hidden"):
         assert secret not in public, f"{secret!r} leaked into the public output:\n{public[:3000]}"
+
+
+def test_forged_records_plugins_and_patches_earn_nothing_on_converted_tests(tmp_path):
+    """A submission that signs its own 'passed' records with the child's key, registers a pytest plugin
+    and patches numpy/pytest comparisons: the converted tests (the parent checks the values sent)
+    still score 0. (Unconverted tests can still be forged this way: see docs/GRADING.md.)"""
+    results = sandbox.grade(make_submission("forges_records", str(tmp_path / "s")), root=PROBE, timeout=TIMEOUT)
+    strict_json(results)
+    tests = by_test(results)
+    assert set(tests) == EVERYTHING and results["max_score"] == MAX_SCORE, results["output"]
+    for name in (CHECKED, HIDDEN):
+        assert tests[name]["score"] == 0 and tests[name]["status"] == "failed", tests[name]
+
+
+def test_converted_tests_ship_to_the_child_without_their_checks():
+    from mtl_tf.grading import checked
+    with open(os.path.join(PROBE, "tests", "hidden", "test_probe_hidden.py")) as f:
+        source = f.read()
+    stripped = checked.strip_checks(source)
+    assert "is worse than" in source and "is worse than" not in stripped
+    assert "def compute_dominates_hidden" in stripped and "A point does not dominate" in stripped
 
 
 def _escapees_are_caught():
@@ -270,9 +292,9 @@ def test_restarts_are_capped_for_a_submission_that_exits_at_every_import(tmp_pat
                             timeout=TIMEOUT, include_hidden=False)
     assert time.time() - start < MAX_SECONDS
     outputs = [t["output"] for t in results["tests"]]
-    assert results["score"] == 0 and len(outputs) == 12 + 2
+    assert results["score"] == 0 and len(outputs) == 12 + 3
     capped = [o for o in outputs if "the most the grader restarts it" in o]
-    assert len(capped) >= 12 + 2 - sandbox.MAX_CHILDREN, outputs  # dominates' two cases are one test
+    assert len(capped) >= 12 + 3 - sandbox.MAX_CHILDREN, outputs  # dominates' two cases are one test
 
 
 def test_the_whole_run_limit_is_under_gradescopes_ten_minutes():

@@ -42,7 +42,7 @@ import threading
 import time
 from typing import Dict, List, Optional
 
-from mtl_tf.grading import child, report
+from mtl_tf.grading import checked, child, report
 from mtl_tf.grading.plugin import is_hidden
 from mtl_tf.grading.workspace import grader_snapshot, homework_files, lock_down, populate, source_root
 
@@ -50,7 +50,7 @@ DEFAULT_TIMEOUT = 60.0        # seconds per test (a test's own @pytest.mark.time
 DEFAULT_TIME_LIMIT = 540.0    # seconds for the whole run: under Gradescope's 10-minute timeout
 MAX_CHILDREN = 8              # child processes per part (public, hidden): restarts are capped
 TAIL_BYTES = 16_000           # kept from the child's stdout/stderr for diagnostics
-MAX_EVENT_LINE = 1_000_000    # a longer event line is dropped unread
+MAX_EVENT_LINE = 8_000_000    # a longer event line is dropped unread (values of converted tests: arrays)
 MAX_CASES = 5_000
 MAX_NOTES = 20
 UNPRIVILEGED_USER = "nobody"
@@ -216,9 +216,12 @@ class _Run:
             self.cases = list({c["nodeid"]: c for c in cases if c is not None}.values())
         elif kind == "collect_error":
             self.note(f"Could not collect {_text(event.get('nodeid'), 300)}: {_text(event.get('output'), 1500)}")
-        elif kind in ("start", "report", "finish") and event.get("nodeid") in nodeids_allowed:
+        elif kind in ("start", "report", "finish", "values") and event.get("nodeid") in nodeids_allowed:
             e = self.entry(event["nodeid"])
-            if kind == "start":
+            if kind == "values":
+                if e["started"] and not e["finished"]:
+                    e["values"] = event.get("values")
+            elif kind == "start":
                 e["started"] = True
             elif kind == "finish":
                 e["finished"] = e["started"]
@@ -544,16 +547,54 @@ def _grade_part(hidden: bool, homework, grader, root: str, user, isolation_for, 
                                          "times, the most the grader restarts it.")
                 break
             nodeids = remaining
+        specs = _converted(grader, run.cases or [])
         cases = []
         for c in run.cases or []:
             e = run.entry(c["nodeid"])
-            passed = e["finished"] and e["call_passed"] and not e["failed"]
-            output = e["output"] or blamed_reasons.get(c["nodeid"], "") or (
-                "" if passed else "Did not run (the test process stopped before reaching it).")
+            spec = specs.get(c["nodeid"])
+            if spec is not None:  # converted: the parent's check on the values sent decides, nothing else
+                if "values" in e:
+                    passed, output = checked.verdict(spec, checked.case_id_of(c["nodeid"]), e["values"],
+                                                     traceback_shown=not hidden)
+                else:
+                    passed = False
+                    output = e["output"] or blamed_reasons.get(c["nodeid"], "") or (
+                        "Did not run (the test process stopped before reaching it)." if not e["started"] else
+                        "FAILED: the test sent no values (its compute half did not finish).")
+            else:
+                passed = e["finished"] and e["call_passed"] and not e["failed"]
+                output = e["output"] or blamed_reasons.get(c["nodeid"], "") or (
+                    "" if passed else "Did not run (the test process stopped before reaching it).")
             cases.append(dict(c, passed=passed, output=output, started=e["started"]))
         return cases, run
     finally:
         shutil.rmtree(workspace, ignore_errors=True)
+
+
+def _converted(grader, cases) -> Dict[str, "checked.Spec"]:
+    """{nodeid: Spec} of the collected cases that are converted tests, from the grader's own copy of
+    their modules (written to a folder of the parent's, imported here: never the child's files)."""
+    modules = sorted({c["nodeid"].split("::")[0][len("tests/"):] for c in cases})
+    modules = [m for m in modules if b"graded(" in grader["tests"].get(m, b"")]
+    if not modules:
+        return {}
+    folder = tempfile.mkdtemp(prefix="mtl-checks-")
+    try:
+        for rel, data in grader["tests"].items():
+            path = os.path.join(folder, rel)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, "wb") as f:
+                f.write(data)
+        registry = {m: checked.load(os.path.join(folder, m), folder) for m in modules}
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    specs = {}
+    for c in cases:
+        rel = c["nodeid"].split("::")[0][len("tests/"):]
+        spec = registry.get(rel, {}).get(checked.function_of(c["nodeid"]))
+        if spec is not None:
+            specs[c["nodeid"]] = spec
+    return specs
 
 
 def _error_results(message: str, execution_time: float = 0.0) -> dict:
