@@ -34,6 +34,7 @@ Where it runs:
 
 import ast
 import functools
+import re
 import importlib.util
 import inspect
 import os
@@ -48,6 +49,7 @@ from mtl_tf.grading import wire
 MODE = "local"                # "child" in the grading child: compute only
 OUTBOX: Dict[str, object] = {}   # nodeid -> encoded values (child mode)
 MARK = "_mtl_graded"          # attribute of a converted test function: its spec
+CONVERTED = re.compile(r"^@(checked\.)?graded\(", re.MULTILINE)   # a module with converted tests
 
 
 class Spec:
@@ -149,7 +151,7 @@ def function_of(nodeid: str) -> str:
 def strip_checks(source: str) -> str:
     """``source`` with the body of every ``@graded(...)`` function replaced by its docstring and
     ``pass`` (what the child gets: the compute halves, not what the checks compare with)."""
-    if "graded(" not in source:
+    if not CONVERTED.search(source):
         return source
     tree = ast.parse(source)
 

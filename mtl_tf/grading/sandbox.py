@@ -575,7 +575,7 @@ def _converted(grader, cases) -> Dict[str, "checked.Spec"]:
     """{nodeid: Spec} of the collected cases that are converted tests, from the grader's own copy of
     their modules (written to a folder of the parent's, imported here: never the child's files)."""
     modules = sorted({c["nodeid"].split("::")[0][len("tests/"):] for c in cases})
-    modules = [m for m in modules if b"graded(" in grader["tests"].get(m, b"")]
+    modules = [m for m in modules if checked.CONVERTED.search(grader["tests"].get(m, b"").decode(errors="replace"))]
     if not modules:
         return {}
     folder = tempfile.mkdtemp(prefix="mtl-checks-")

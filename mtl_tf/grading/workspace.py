@@ -15,6 +15,7 @@ from typing import Dict, List, Optional
 from mtl_tf.grading import assign, checked
 
 MAX_FILE_BYTES = 1_000_000    # a homework file larger than this is not copied
+INSTRUCTOR_TESTS = ("test_assign.py", "test_grading_")
 PYTEST_INI = """[pytest]
 addopts = -p mtl_tf.grading.plugin -p mtl_tf.grading.child -p no:cacheprovider
 testpaths = tests
@@ -97,10 +98,12 @@ def grader_test_files(tests_dir: str, include_hidden: bool) -> List[str]:
             rel = os.path.join(folder, name)
             if not name.endswith(".py") or not os.path.isfile(os.path.join(tests_dir, rel)):
                 continue
+            if name.startswith(INSTRUCTOR_TESTS):
+                continue  # the grader's own tests and the kit's: never graded, never shipped to the child
             if name.startswith("test_"):
                 with open(os.path.join(tests_dir, rel)) as f:
                     text = f.read()
-                    if "mark.points" not in text and "graded(" not in text:  # not a graded module
+                    if "mark.points" not in text and not checked.CONVERTED.search(text):  # not a graded module
                         continue
             files.append(rel)
     return files
@@ -170,7 +173,8 @@ def populate(workspace: str, homework: Dict[str, bytes], grader: Dict[str, Dict[
             continue
         path = os.path.join(workspace, "tests", rel)
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        if rel.endswith(".py") and b"graded(" in data:  # the child gets compute halves, not the checks
+        if rel.endswith(".py") and checked.CONVERTED.search(data.decode(errors="replace")):
+            # the child gets the compute halves, not the checks
             data = checked.strip_checks(data.decode()).encode()
         with open(path, "wb") as f:
             f.write(data)

@@ -1,4 +1,8 @@
-"""Hidden graded tests (shipped only in the autograder bundle): transfer."""
+"""Hidden graded tests (shipped only in the autograder bundle): transfer.
+
+``test_finetune_phases_edges`` is converted (``@graded``): ``compute_*`` runs with the submission, the
+check half in the grader's trusted process (see mtl_tf/grading/checked.py).
+"""
 
 import keras
 import numpy as np
@@ -6,6 +10,8 @@ import pytest
 import tensorflow as tf
 
 from mtl_tf import impl
+from mtl_tf.grading import checks
+from mtl_tf.grading.checked import graded
 from mtl_tf.models import split_variables, variable_owner
 from mtl_tf.tasks import Task
 
@@ -79,11 +85,21 @@ def test_split_gradients_with_several_task_heads():
         f"trunk group should be ['shared.0/bias', 'shared.0/kernel'], got {sorted(v.path for _, v in trunk)}")
 
 
-@pytest.mark.points(1)
-@pytest.mark.parametrize("args, want", [(("gradual", 7, 7), [("head", 7, False)]),
-                                        (("gradual", 1, 0), [("full", 1, True)]),
-                                        (("head", 3, 0), [("head", 3, False)])])
-def test_finetune_phases_edges(args, want):
+PHASE_CASES = {"gradual-7-7": dict(args=("gradual", 7, 7), want=[("head", 7, False)]),
+               "gradual-1-0": dict(args=("gradual", 1, 0), want=[("full", 1, True)]),
+               "head-3-0": dict(args=("head", 3, 0), want=[("head", 3, False)])}
+
+
+def compute_finetune_phases(args, want):
+    return {"phases": [list(p) for p in tr().finetune_phases(*args)]}
+
+
+@graded(points=1, compute=compute_finetune_phases, cases=PHASE_CASES)
+def test_finetune_phases_edges(got, args, want):
     """Head phase as long as the run; no head phase; head mode ignores head_steps."""
-    got = [tuple(p) for p in tr().finetune_phases(*args)]
-    assert got == want, f"finetune_phases{args}: expected {want}, got {got}"
+    phases = got["phases"]
+    assert type(phases) is list and all(type(p) is list and len(p) == 3 for p in phases), (
+        f"finetune_phases{args}: expected a list of (mode, steps, trunk_trainable) triples, got {phases}")
+    as_tuples = [(p[0], checks.array(p[1], shape=(), kind="iu", name="steps").item(),
+                  checks.array(p[2], shape=(), kind="b", name="trunk_trainable").item()) for p in phases]
+    assert as_tuples == want, f"finetune_phases{args}: expected {want}, got {as_tuples}"
