@@ -236,6 +236,40 @@ def test_a_setsid_escapee_does_not_outlive_its_grading(graded):
     assert not _processes_with("297.31415"), "the submission's `sleep 297.31415` survived the grading"
 
 
+SIGNALS_EVERYONE = """
+
+import os as _os
+import signal as _signal
+
+
+def sum_objective(losses, present):
+    for pid in [int(p) for p in _os.listdir("/proc") if p.isdigit()] + [_os.getppid()]:
+        if pid != _os.getpid():
+            for sig in (_signal.SIGSTOP, _signal.SIGTERM, _signal.SIGKILL):
+                try:
+                    _os.kill(pid, sig)
+                except OSError:
+                    pass
+    return float(sum(l for l, p in zip(losses, present) if p))
+"""
+
+
+def test_the_child_cannot_stop_or_kill_the_grader(tmp_path):
+    """Every process the child can see gets SIGSTOP, SIGTERM, SIGKILL: the grader is not among them."""
+    if sandbox.bubblewrap() is None:
+        pytest.skip("only bubblewrap's PID namespace hides the grader from a child of the same user "
+                    "(apt-get install bubblewrap)")
+    submission = make_submission("base", str(tmp_path / "s"))
+    with open(os.path.join(submission, "homework", "objectives.py"), "a") as f:
+        f.write(SIGNALS_EVERYONE)
+    start = time.time()
+    results = sandbox.grade(submission, root=PROBE, timeout=TIMEOUT)
+    assert time.time() - start < MAX_SECONDS
+    strict_json(results)
+    assert results["score"] == results["max_score"] == MAX_SCORE, results["output"]
+    assert "grading_error" not in results.get("extra_data", {}), results["output"]
+
+
 def _special_file(path, kind):
     if kind == "fifo":
         os.mkfifo(path)
