@@ -11,11 +11,12 @@ setup(
     install_requires=["tensorflow>=2.16", "tensorflow-datasets", "tensorboard", "numpy", "absl-py"],
     extras_require={"test": ["pytest", "pytest-timeout"], "plots": ["matplotlib"]},
     entry_points={"console_scripts": [
-        "mtl-train=mtl_tf.train:run",
-        "mtl-assign=mtl_tf.grading.assign:run",
-        "mtl-grade=mtl_tf.grading.grade:run",
-        "mtl-data=mtl_tf.data.describe:run",
-        "mtl-transfer=mtl_tf.transfer_experiment:run",
-        "mtl-report=mtl_tf.report.cli:run",
+        # mtl_tf.entry quiets TensorFlow's start-up lines before the tool (and TensorFlow) is imported
+        "mtl-train=mtl_tf.entry:train",
+        "mtl-assign=mtl_tf.entry:assign",
+        "mtl-grade=mtl_tf.entry:grade",
+        "mtl-data=mtl_tf.entry:data",
+        "mtl-transfer=mtl_tf.entry:transfer",
+        "mtl-report=mtl_tf.entry:report",
     ]},
 )

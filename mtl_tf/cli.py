@@ -1,15 +1,27 @@
 """What every mtl_tf absl app shares: parse flags, quiet logs, one-line errors with exit codes.
 
   exit 2: bad flags, bad data or a configuration that cannot work (a ``ValueError``), before training;
-  exit 1: training failed (``TrainingError``) or a graded function is still a TODO.
+  exit 1: training failed (``TrainingError``), a file could not be written, or a graded function is
+          still a TODO;
+  exit 130: interrupted (Ctrl-C), with one line saying where the run stopped.
+
+``--help``/``--helpfull`` exit 0 (``mtl_tf.cli_help``). ``--verbose`` (or ``MTL_TF_VERBOSE=1``) keeps
+TensorFlow's and absl's log lines, quieted otherwise (``mtl_tf.entry``).
 """
 
+import os
 import sys
-from typing import Callable
+from typing import Callable, Optional
 
 from absl import app, flags, logging
 
+from mtl_tf import cli_help, entry
+
 FLAGS = flags.FLAGS
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+flags.DEFINE_bool("verbose", False, "Keep TensorFlow's start-up lines and absl's INFO log lines (also: "
+                  "MTL_TF_VERBOSE=1). Read from the command line itself, not from a --flagfile.")
 
 
 def first_line(error: BaseException, limit=200) -> str:
@@ -34,13 +46,35 @@ def adopt_mtl_flags() -> None:
                 FLAGS.register_key_flag_for_module(main_module, flag)
 
 
-def flags_parser(prog: str) -> Callable:
-    """An absl ``flags_parser``: a bad flag is one line naming it and what is allowed, then exit 2."""
+def flag_error(prog: str, error: flags.Error) -> str:
+    """One line for a flag parsing error: absl's ``ERROR::`` prefix dropped; a flag file that cannot be
+    opened says that flag-file paths are relative to the current folder (and where the file is if it
+    is relative to the repository instead)."""
+    message = first_line(error, limit=400)
+    if message.startswith("ERROR::"):
+        message = message[len("ERROR::"):].strip()
+    cause = error.__context__
+    path = getattr(cause, "filename", None)
+    if isinstance(cause, OSError) and isinstance(path, str) and not os.path.isabs(path) and not os.path.exists(path):
+        message += f" (flag-file paths are relative to the current folder, {os.getcwd()}"
+        in_repo = os.path.join(REPO_ROOT, path)
+        if os.path.isfile(in_repo):
+            message += f"; did you mean --flagfile={in_repo}?"
+        return message + ")"
+    return f"{message} ({prog} --helpfull lists every flag)"
+
+
+def flags_parser(prog: str, doc: Optional[str] = None, own_module: Optional[str] = None) -> Callable:
+    """An absl ``flags_parser``: a bad flag is one line naming it and what is allowed, then exit 2;
+    ``--help``/``--helpfull`` print ``doc`` and the flags (``own_module``'s first), then exit 0."""
     def parse(argv):
+        wanted = cli_help.requested(argv)
+        if wanted:
+            cli_help.show(prog, doc, own_module, full=wanted == "full")
         try:
             return FLAGS(argv)
         except flags.Error as e:
-            fail(prog, f"{e} ({prog} --helpfull lists every flag)", 2)
+            fail(prog, flag_error(prog, e), 2)
     return parse
 
 
@@ -51,20 +85,25 @@ def make_main(prog: str, body: Callable) -> Callable:
         from mtl_tf.training import TrainingError
         if len(argv) > 1:
             raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-        if not FLAGS["verbosity"].present:
+        if not FLAGS["verbosity"].present and not (FLAGS.verbose or entry.verbose([])):
             logging.set_verbosity(logging.WARNING)  # SavedModel/checkpoint INFO lines drown the results
         try:
             body(FLAGS)
+        except KeyboardInterrupt as e:   # the Trainer's says where the run stopped
+            sys.stderr.write(f"{prog}: {str(e) or 'interrupted (Ctrl-C); re-run the same command to resume'}\n")
+            sys.exit(130)
         except TrainingError as e:
             fail(prog, str(e), 1)
         except NotImplementedError as e:
             fail(prog, f"{e} (fill in the TODO in homework/, or use --impl=solutions)", 1)
         except ValueError as e:  # ConfigError, DataError, TransferError, ...
             fail(prog, str(e), 2)
+        except OSError as e:     # a file that cannot be written or read: its message names it
+            fail(prog, first_line(e, limit=400), 1)
     return main
 
 
-def run_app(prog: str, body: Callable) -> None:
-    """Run ``body(FLAGS)`` as the absl app ``prog``."""
+def run_app(prog: str, body: Callable, doc: Optional[str] = None, own_module: Optional[str] = None) -> None:
+    """Run ``body(FLAGS)`` as the absl app ``prog``; ``doc`` and ``own_module`` make its ``--help``."""
     adopt_mtl_flags()
-    app.run(make_main(prog, body), flags_parser=flags_parser(prog))
+    app.run(make_main(prog, body), flags_parser=flags_parser(prog, doc, own_module))

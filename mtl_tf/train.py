@@ -13,8 +13,9 @@ Examples:
 
 import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from mtl_tf import entry
 
+entry.quiet_tensorflow()   # before TensorFlow loads (``python -m mtl_tf.train`` too)
 
 from absl import flags  # noqa: E402
 
@@ -43,7 +44,9 @@ flags.DEFINE_integer("tasks_per_step", None, "Tasks sampled per step, 1..T (defa
 flags.DEFINE_float("learning_rate", 1e-3, "Adam learning rate (> 0).")
 flags.register_validator("learning_rate", lambda v: v > 0, message="--learning_rate must be > 0.")
 flags.DEFINE_integer("seed", 0, "Seed for data generation, initialization and sampling.", lower_bound=0)
-flags.DEFINE_string("run_dir", None, "Output folder (default: runs/<dataset>-<model>-<objective>-seed<seed>).")
+flags.DEFINE_string("run_dir", None, "Output folder (default: runs/<dataset>-<model>-<objective>[-<grad_method>]"
+                    "-seed<seed>[-<hash>], the hash of every other flag that changes what is trained, when any "
+                    "differs from its default).")
 flags.DEFINE_enum("impl", "auto", list(impl.CHOICES),
                   "Implementation of the graded pieces: solutions, homework, or auto (solutions if present).")
 flags.DEFINE_integer("eval_every", 1000, "Evaluate on the validation split every N steps (0: only at the end).",
@@ -63,7 +66,7 @@ flags.DEFINE_bool("overwrite", False, "Replace a --run_dir that holds a run of a
 # differs only in these resumes (--steps may grow to extend a finished run).
 RESUMABLE_DIFFERENCES = ("run_dir", "quiet", "overwrite", "steps", "log_every", "eval_every", "checkpoint_every",
                          "steps_per_call",
-                         "strategy", "tpu", "jit_compile", "nan_policy", "deterministic", "flagfile")
+                         "strategy", "tpu", "jit_compile", "nan_policy", "deterministic", "flagfile", "verbose")
 # What a run writes into its run_dir (removed by --overwrite; nothing else is touched).
 RUN_OUTPUTS = ("checkpoints", "tensorboard", "metrics.json", "flags.txt", "model.keras", "saved_model")
 
@@ -72,22 +75,39 @@ class ConfigError(ValueError):
     """A flag combination that cannot work with the chosen data."""
 
 
+NAMED_IN_RUN_DIR = ("dataset", "model", "objective", "grad_method", "seed")
+
+
+def _mtl_flags(fv):
+    """Every mtl_tf flag of ``fv`` (dotted module name, or the script path when run with -m)."""
+    for module, flag_list in sorted(fv.flags_by_module_dict().items()):
+        if "mtl_tf" in module:
+            yield from flag_list
+
+
 def default_run_dir(fv=FLAGS) -> str:
+    """``runs/<dataset>-<model>-<objective>[-<grad_method>]-seed<seed>[-<hash>]``: the hash (6 hex digits)
+    covers every other flag that changes what is trained (not ``RESUMABLE_DIFFERENCES``) whose value is
+    not its default, so two configurations never share a folder and the same command finds its run again."""
+    import hashlib
     method = "" if fv.grad_method == "none" else f"-{fv.grad_method}"
-    return os.path.join("runs", f"{fv.dataset}-{fv.model}-{fv.objective}{method}-seed{fv.seed}")
+    name = f"{fv.dataset}-{fv.model}-{fv.objective}{method}-seed{fv.seed}"
+    changed = sorted({f.serialize() for f in _mtl_flags(fv) if f.value != f.default and f.name != "overwrite"
+                      and f.name not in RESUMABLE_DIFFERENCES and f.name not in NAMED_IN_RUN_DIR})
+    if changed:
+        name += "-" + hashlib.sha1("\n".join(changed).encode()).hexdigest()[:6]
+    return os.path.join("runs", name)
 
 
 def flags_text(fv=FLAGS) -> str:
     """The mtl_tf flags of this run, one ``--name=value`` per line (replayable with --flagfile)."""
     lines = []
-    for module, flag_list in sorted(fv.flags_by_module_dict().items()):
-        if "mtl_tf" in module:  # dotted name, or the script path when run with -m
-            for f in sorted(flag_list, key=lambda f: f.name):
-                if f.name == "overwrite":   # a replay must never wipe a run by itself
-                    continue
-                s = f.serialize()
-                if s:
-                    lines.append(s)
+    for f in _mtl_flags(fv):
+        if f.name == "overwrite":   # a replay must never wipe a run by itself
+            continue
+        s = f.serialize()
+        if s:
+            lines.append(s)
     return "\n".join(sorted(set(lines))) + "\n"
 
 
@@ -107,6 +127,10 @@ def config_lines(text: str) -> set:
 def check_run_dir(run_dir: str, fv=FLAGS) -> None:
     """Before any work: a run_dir holding a run of another configuration is refused (ConfigError)
     unless ``--overwrite``, which removes that run's outputs; the same configuration resumes."""
+    for parent in _parents(run_dir):
+        if os.path.exists(parent) and not os.path.isdir(parent):
+            what = "is a file" if parent == run_dir else f"is inside {parent}, which is a file"
+            raise ConfigError(f"--run_dir={run_dir} {what}, not a folder; choose another --run_dir.")
     previous = os.path.join(run_dir, "flags.txt")
     if not os.path.exists(previous):
         return
@@ -132,6 +156,52 @@ def check_run_dir(run_dir: str, fv=FLAGS) -> None:
         was = ", ".join(sorted(old - new)[:4]) or "defaults"
         raise ConfigError(f"--run_dir={run_dir} holds a run of a different configuration (this run: {diff}; "
                           f"that run: {was}); pass --overwrite to replace it or choose another --run_dir.")
+
+
+def _parents(path: str):
+    """``path`` and the folders above it, innermost first."""
+    path = os.path.normpath(path)
+    while path and path not in (os.sep, "."):
+        yield path
+        path = os.path.dirname(path)
+
+
+RECORD_KEYS = ("steps_per_second", "train_seconds", "traces")   # how the run was trained
+
+
+def nothing_trained(results: dict, steps: int) -> bool:
+    """Whether this invocation resumed a run that already had ``steps`` steps (so it trained none)."""
+    resumed = results.get("resumed_from_step")
+    return resumed is not None and resumed >= steps
+
+
+def keep_record(results: dict, path: str, steps: int) -> None:
+    """Re-running a finished run trains nothing: keep the speed, seconds and traces of the run that
+    trained it (from its metrics.json at ``path``) instead of this invocation's zeros."""
+    import json
+    if not nothing_trained(results, steps) or not os.path.exists(path):
+        return
+    try:
+        with open(path) as f:
+            old = json.load(f)
+    except (OSError, ValueError):
+        return
+    for key in RECORD_KEYS:
+        if key in old:
+            results[key] = old[key]
+
+
+def summary_line(results: dict, steps: int) -> str:
+    """The line above the metrics table: steps and this invocation's training speed (or, when it had
+    nothing left to train, that the run was finished and the speed it was trained at)."""
+    skipped = f", {results['skipped_steps']} skipped" if results.get("skipped_steps") else ""
+    if nothing_trained(results, steps):
+        speed = results.get("steps_per_second")
+        trained = f", trained at {speed:.0f} steps/s" if speed else ""
+        return (f"Test metrics after {steps} steps (a finished run: nothing left to train{trained}{skipped}), "
+                "baseline = predict the training mean:")
+    return (f"Test metrics after {steps} steps ({results['steps_per_second']:.0f} steps/s{skipped}), "
+            "baseline = predict the training mean:")
 
 
 def extra_results(trainer, data, fv=FLAGS) -> dict:
@@ -192,11 +262,10 @@ def run_training(fv=FLAGS) -> dict:
     results.update(extra_results(trainer, data, fv))
     if not chief:
         return results
+    keep_record(results, os.path.join(run_dir, "metrics.json"), fv.steps)
     to_json(results, os.path.join(run_dir, "metrics.json"))
     export(ranking.serving_model(model), data.tasks, run_dir)  # .keras + saved_model/; no position input
-    print(f"\nTest metrics after {fv.steps} steps ({results['steps_per_second']:.0f} steps/s"
-          f"{', %d skipped' % results['skipped_steps'] if results['skipped_steps'] else ''}), "
-          "baseline = predict the training mean:")
+    print("\n" + summary_line(results, fv.steps))
     print(format_table(data.tasks, results["tasks"], results["baseline"]))
     if "ranking" in results:
         print(ranking.format_ranking(results["ranking"]))
@@ -210,8 +279,8 @@ main = cli.make_main("mtl-train", run_training)
 
 
 def run():
-    """Console-script entry point (``mtl-train``)."""
-    cli.run_app("mtl-train", run_training)
+    """Run the ``mtl-train`` app (the console script goes through ``mtl_tf.entry.train``)."""
+    cli.run_app("mtl-train", run_training, doc=__doc__, own_module="mtl_tf.train")
 
 
 if __name__ == "__main__":

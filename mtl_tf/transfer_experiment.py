@@ -23,7 +23,9 @@ Example:
 
 import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from mtl_tf import entry
+
+entry.quiet_tensorflow()   # before TensorFlow loads
 
 import math  # noqa: E402
 import statistics  # noqa: E402
@@ -197,8 +199,8 @@ def write(summary: dict, run_dir: str) -> None:
 
 
 def run():
-    """Console-script entry point (``mtl-transfer``)."""
-    cli.run_app("mtl-transfer", sweep)
+    """Run the ``mtl-transfer`` app (the console script goes through ``mtl_tf.entry.transfer``)."""
+    cli.run_app("mtl-transfer", sweep, doc=__doc__, own_module="mtl_tf.transfer_experiment")
 
 
 if __name__ == "__main__":

@@ -1,8 +1,17 @@
-"""Shared test setup: quiet TensorFlow, absl flags parsed with their defaults, small helpers."""
+"""Shared test setup: quiet TensorFlow, absl flags parsed with their defaults, small helpers, and the
+command-line runs several test files look at (session fixtures: each subprocess pays TensorFlow's
+import, about 5 s, so a run is made once and shared)."""
 
+import json
 import os
+import re
+import subprocess
+import sys
+import types
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from mtl_tf import entry
+
+entry.quiet_tensorflow()   # no TensorFlow start-up lines in a test's captured output
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
@@ -13,6 +22,63 @@ import mtl_tf.train  # noqa: E402,F401  (defines every mtl-train flag)
 flags.FLAGS.mark_as_parsed()
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# a user's environment: nothing in it quiets TensorFlow already
+USER_ENV = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", entry.VERBOSE_ENV)}
+SHORT_RUN = ("--steps=150", "--eval_every=0", "--num_examples=2000")
+
+
+def console_scripts() -> dict:
+    """{script name: (module, function)} as setup.py declares them."""
+    with open(os.path.join(REPO, "setup.py")) as f:
+        return {name: (module, fn) for name, module, fn in re.findall(r'"(mtl-[a-z]+)=([\w.]+):(\w+)"', f.read())}
+
+
+def script_command(name, *args) -> list:
+    """The command line of console script ``name`` as setup.py's entry point runs it (whatever an older
+    install left in the venv's bin/)."""
+    module, fn = console_scripts()[name]
+    code = f"import sys; sys.argv[0] = {name!r}; from {module} import {fn}; sys.exit({fn}())"
+    return [sys.executable, "-c", code, *args]
+
+
+def run_script(name, *args, cwd=REPO, env=None, timeout=300):
+    return subprocess.run(script_command(name, *args), cwd=cwd, env=env or USER_ENV, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def mtl_train_module(*args, cwd=REPO, env=None, timeout=300):
+    """``python -m mtl_tf.train ARGS``."""
+    return subprocess.run([sys.executable, "-m", "mtl_tf.train", *args], cwd=cwd, env=env or USER_ENV,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def helpfull():
+    """``python -m mtl_tf.train --helpfull``, run once."""
+    return mtl_train_module("--helpfull")
+
+
+@pytest.fixture(scope="session")
+def cli_run(tmp_path_factory):
+    """A short ``mtl-train`` run through the console-script entry point in a user's environment (``first``,
+    its ``record``: metrics.json), its flags.txt replayed into another folder (``replay``), then the first
+    command again on its finished run (``again``, and metrics.json after it: ``rerecord``)."""
+    root = tmp_path_factory.mktemp("cli_run")
+    run_dir, replay_dir = root / "run", root / "replay"
+    first = run_script("mtl-train", *SHORT_RUN, f"--run_dir={run_dir}")
+    assert first.returncode == 0, first.stderr[-3000:]
+    record = json.loads((run_dir / "metrics.json").read_text())
+    replay = mtl_train_module(f"--flagfile={run_dir / 'flags.txt'}", f"--run_dir={replay_dir}")
+    again = run_script("mtl-train", *SHORT_RUN, f"--run_dir={run_dir}")
+    assert again.returncode == 0, again.stderr[-3000:]
+    return types.SimpleNamespace(run_dir=run_dir, first=first, record=record, replay_dir=replay_dir, replay=replay,
+                                 again=again, rerecord=json.loads((run_dir / "metrics.json").read_text()))
+
+
+@pytest.fixture(scope="session")
+def mtl_data_describe():
+    """``mtl-data describe families --num_examples=400 --family_tasks=3`` through its entry point."""
+    return run_script("mtl-data", "describe", "families", "--num_examples=400", "--family_tasks=3")
 
 
 @pytest.fixture

@@ -1,8 +1,6 @@
 """mtl-data, the --dataset registry in mtl-train --helpfull, and one flag file per offline dataset."""
 
 import os
-import subprocess
-import sys
 
 import pytest
 from absl import flags
@@ -13,7 +11,6 @@ from mtl_tf.data.describe import describe, list_text
 
 FLAGS = flags.FLAGS
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
 OFFLINE = sorted(n for n, s in DATASETS.items() if s.offline)
 
 
@@ -35,10 +32,8 @@ def test_describe_shows_tasks_kinds_sizes_and_shapes():
         assert "(24, 24, 3)" in describe("images", FLAGS) and "multiclass/6" in describe("images", FLAGS)
 
 
-def test_mtl_data_command_line():
-    proc = subprocess.run([sys.executable, "-m", "mtl_tf.data.describe", "describe", "families",
-                           "--num_examples=400", "--family_tasks=3"], cwd=REPO, env=ENV, capture_output=True,
-                          text=True, timeout=300)
+def test_mtl_data_command_line(mtl_data_describe):
+    proc = mtl_data_describe   # mtl-data describe families --num_examples=400 --family_tasks=3
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "tasks (3):" in proc.stdout and "task2" in proc.stdout
 
@@ -53,9 +48,8 @@ def test_mtl_data_bad_use_is_one_line(argv, words, capsys):
     assert e.value.code == 2 and words in err and len(err.strip().splitlines()) == 1
 
 
-def test_helpfull_lists_every_dataset_and_the_data_flags():
-    proc = subprocess.run([sys.executable, "-m", "mtl_tf.train", "--helpfull"], cwd=REPO, env=ENV,
-                          capture_output=True, text=True, timeout=300)
+def test_helpfull_lists_every_dataset_and_the_data_flags(helpfull):
+    proc = helpfull   # python -m mtl_tf.train --helpfull
     text = "".join(proc.stdout.split())  # help lines wrap anywhere
     for name in list(DATASETS) + ["--task_sampling", "--relatedness", "--slate_size", "--data_dir"]:
         assert name in text, f"{name} missing from mtl-train --helpfull"

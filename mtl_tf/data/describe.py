@@ -9,7 +9,9 @@ Examples:
 
 import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from mtl_tf import entry
+
+entry.quiet_tensorflow()   # before TensorFlow loads
 
 
 import numpy as np  # noqa: E402
@@ -89,9 +91,9 @@ def _fail(message: str):
 
 
 def run():
-    """Console-script entry point."""
+    """Run the ``mtl-data`` app (the console script goes through ``mtl_tf.entry.data``)."""
     cli.adopt_mtl_flags()
-    app.run(main, flags_parser=cli.flags_parser("mtl-data"))
+    app.run(main, flags_parser=cli.flags_parser("mtl-data", __doc__, own_module="mtl_tf.data.describe"))
 
 
 if __name__ == "__main__":

@@ -16,6 +16,9 @@ there, a ``DataError`` says how to get it. Offline tests use ``tfds.testing.mock
   occupation one-hot].
 """
 
+import contextlib
+import logging
+
 import numpy as np
 from absl import flags
 
@@ -48,12 +51,34 @@ FINE_RANK = np.array([int(np.sum(FINE_TO_COARSE[:f] == FINE_TO_COARSE[f])) for f
 CELEBA_RENAME = {"5_o_Clock_Shadow": "Five_o_Clock_Shadow"}  # task names must start with a letter
 
 
+class _NoVariantFolderWarnings(logging.Filter):
+    """Drops TFDS's "Variant folder .../<version> has no dataset_info.json" warning: TFDS logs it while
+    it looks for prepared data, even about a folder that does not exist; the DataError below says
+    what is missing and how to get it."""
+
+    def filter(self, record):
+        message = record.getMessage()
+        return not (message.startswith("Variant folder") and "dataset_info.json" in message)
+
+
+@contextlib.contextmanager
+def _without_variant_folder_warnings():
+    from absl import logging as absl_logging
+    logger, quiet = absl_logging.get_absl_logger(), _NoVariantFolderWarnings()
+    logger.addFilter(quiet)
+    try:
+        yield
+    finally:
+        logger.removeFilter(quiet)
+
+
 def _load(name: str, split: str, fv, with_info: bool = False):
     """``tfds.load`` with a DataError that says how to get the data when it is missing."""
     import tensorflow_datasets as tfds
     try:
-        return tfds.load(name, split=split, data_dir=fv.data_dir, download=fv.download,
-                         shuffle_files=False, with_info=with_info)
+        with _without_variant_folder_warnings():
+            return tfds.load(name, split=split, data_dir=fv.data_dir, download=fv.download,
+                             shuffle_files=False, with_info=with_info)
     except Exception as e:  # noqa: BLE001 - TFDS raises several types for "not there"
         where = fv.data_dir or "TFDS's default folder (~/tensorflow_datasets)"
         raise DataError(

@@ -12,7 +12,9 @@ Examples:
 
 import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from mtl_tf import entry
+
+entry.quiet_tensorflow()   # before TensorFlow loads
 
 import sys  # noqa: E402
 import time  # noqa: E402
@@ -108,10 +110,10 @@ def main(argv):
 
 
 def run():
-    """Console-script entry point (mtl-report)."""
+    """Run the ``mtl-report`` app (the console script goes through ``mtl_tf.entry.report``)."""
     from mtl_tf import cli
     cli.adopt_mtl_flags()
-    app.run(main, flags_parser=cli.flags_parser("mtl-report"))
+    app.run(main, flags_parser=cli.flags_parser("mtl-report", __doc__, own_module="mtl_tf.report.cli"))
 
 
 if __name__ == "__main__":

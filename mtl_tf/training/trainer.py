@@ -104,7 +104,8 @@ class Trainer:
             ([] if grad_method is None else list(grad_method.variables))
         self.trace_count = 0
         self.history = []
-        self.resumed_from = 0
+        self.resumed_from = 0    # the step fit() started from (0 unless it restored a checkpoint)
+        self.restored = False
         self._optimization = impl.module("optimization")
         if config.steps_per_call < 1:
             raise ValueError(f"steps_per_call must be >= 1, got {config.steps_per_call}.")
@@ -237,13 +238,67 @@ class Trainer:
             manager = tf.train.CheckpointManager(ckpt, os.path.join(c.run_dir, "checkpoints"), max_to_keep=2)
             restored = restore_latest(ckpt, manager)
             if restored:
+                self.restored = True
                 self.resumed_from = int(self.step.numpy())
                 print(f"Resuming from step {self.resumed_from} (checkpoint {restored}).", flush=True)
                 self._check_finite()
+        try:
+            seconds, progress = self._loop(iterator, writer, manager)
+        except KeyboardInterrupt:
+            raise self._interrupted(manager) from None
+        done = c.steps - self.resumed_from
+        if not self.history:   # resumed a finished run: nothing left to train
+            self.history.append({"step": c.steps, "validation": self.evaluate("validation")})
+        test = self.evaluate("test")
+        base = evaluation.baseline(self.tasks, self.data.train, self.data.test)
+        results = {
+            "steps": c.steps,
+            "tasks": test,
+            "baseline": base,
+            "beats_baseline": evaluation.beats_baseline(self.tasks, test, base),
+            "validation": self.history[-1]["validation"],
+            "train_seconds": seconds,
+            "steps_per_second": progress.last_rate if done > 0 else 0.0,   # steady state, as the bar
+            "traces": self.trace_count,
+            "skipped_steps": int(self.guard.skipped.numpy()),
+            "resumed_from_step": self.resumed_from if self.restored else None,
+            "replicas": self.strategy.num_replicas_in_sync,
+            "label_scale": {t.name: [t.label_mean, t.label_scale] for t in self.tasks if t.kind == "regression"},
+        }
+        if writer:
+            writer.flush()
+        return results
+
+    def _interrupted(self, manager) -> KeyboardInterrupt:
+        """Ctrl-C during ``fit``: save a checkpoint at the step reached when that is safe (a run_dir, at
+        least one step, no non-finite step under ``--nan_policy=stop``; a compiled call is never cut in
+        the middle), and return a KeyboardInterrupt whose message says where the run stopped."""
+        step = int(self.step.numpy())
+        saved = None
+        if manager is not None:
+            latest = manager.latest_checkpoint
+            saved = int(latest.rsplit("-", 1)[1]) if latest else None
+            healthy = self.config.nan_policy != "stop" or int(self.guard.bad_step.numpy()) == 0
+            if step > 0 and step != saved and healthy:
+                try:
+                    manager.save(checkpoint_number=step)
+                    saved = step
+                except Exception:  # noqa: BLE001  (the previous checkpoint stays the newest)
+                    pass
+        if saved:
+            return KeyboardInterrupt(f"interrupted at step {step}; checkpoint at step {saved}; "
+                                     "re-run the same command to resume")
+        return KeyboardInterrupt(f"interrupted at step {step}; no checkpoint yet; re-run the same command to "
+                                 "start again")
+
+    def _loop(self, iterator, writer, manager):
+        """The training loop from ``resumed_from`` to ``config.steps``; returns (seconds, Progress)."""
+        c = self.config
+        checkpointed = is_default(self.strategy)
         if iterator is None:
             iterator = self._iterator(self.resumed_from)
         names = [t.name for t in self.tasks]
-        progress = Progress(c.steps, enabled=c.progress)
+        progress = Progress(c.steps, enabled=c.progress, first_step=self.resumed_from)
         start = time.perf_counter()
         per_call = c.steps_per_call if checkpointed else 1
         i = self.resumed_from
@@ -254,11 +309,14 @@ class Trainer:
             else:
                 batch = next(iterator)
                 run = lambda: self._train_step(batch)  # noqa: E731
-            if i == self.resumed_from:
+            first = i == self.resumed_from
+            if first:
                 self._first_step(run)
             else:
                 run()
             i += n
+            if first:
+                progress.mark(i)   # the speed leaves out tracing and compiling
             if per_call > 1 and c.nan_policy == "stop":
                 self._check_finite()   # the loop ended at the bad step: stop there, save nothing after it
             if i % c.log_every == 0 or i == c.steps:
@@ -290,26 +348,4 @@ class Trainer:
             if manager and (evaluate or (c.checkpoint_every and i % c.checkpoint_every == 0)):
                 self._check_finite()   # never save after a bad step: the last good checkpoint stays
                 manager.save(checkpoint_number=i)
-        seconds = time.perf_counter() - start
-        done = c.steps - self.resumed_from
-        if not self.history:   # resumed a finished run: nothing left to train
-            self.history.append({"step": c.steps, "validation": self.evaluate("validation")})
-        test = self.evaluate("test")
-        base = evaluation.baseline(self.tasks, self.data.train, self.data.test)
-        results = {
-            "steps": c.steps,
-            "tasks": test,
-            "baseline": base,
-            "beats_baseline": evaluation.beats_baseline(self.tasks, test, base),
-            "validation": self.history[-1]["validation"],
-            "train_seconds": seconds,
-            "steps_per_second": done / seconds if done > 0 and seconds > 0 else 0.0,
-            "traces": self.trace_count,
-            "skipped_steps": int(self.guard.skipped.numpy()),
-            "resumed_from_step": self.resumed_from,
-            "replicas": self.strategy.num_replicas_in_sync,
-            "label_scale": {t.name: [t.label_mean, t.label_scale] for t in self.tasks if t.kind == "regression"},
-        }
-        if writer:
-            writer.flush()
-        return results
+        return time.perf_counter() - start, progress
