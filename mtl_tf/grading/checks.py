@@ -11,6 +11,10 @@ KINDS = {"f": "float", "i": "integer", "u": "unsigned integer", "b": "bool", "iu
          "biu": "integer or bool"}
 
 
+_NUMPY_SCALARS = {np.bool_, np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32, np.uint64,
+                  np.float16, np.float32, np.float64}
+
+
 def _describe(a: np.ndarray) -> str:
     if a.size <= 8:
         return np.array2string(a, precision=5)
@@ -21,8 +25,8 @@ def array(value, shape=None, kind=None, name="the result") -> np.ndarray:
     """``value`` as a plain ``np.ndarray`` of ``shape`` (a tuple; None: any) and dtype kind ``kind``
     ('f' float, 'i' integer, 'b' bool, 'iu' any integer, 'fiu' any number; None: any). A Python
     number or bool counts as a 0-d array."""
-    if type(value) in (bool, int, float):
-        value = np.array(value)
+    if type(value) in (bool, int, float) or type(value) in _NUMPY_SCALARS:
+        value = np.array(value)  # a number (decode never makes numpy scalars: these are the check's own)
     if type(value) is not np.ndarray:
         raise AssertionError(f"{name}: expected an array, a tensor or a number, got {type(value).__name__}")
     if shape is not None and value.shape != tuple(shape):
