@@ -107,7 +107,61 @@ def by_test(results):
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_hostile_submission_loses_only_the_affected_points(graded, case):
-    results = graded[case]
+    check_case(graded[case], case)
+
+
+AS_NOBODY = """
+import json, sys, time
+from mtl_tf.grading import sandbox
+start = time.time()
+results = sandbox.grade(sys.argv[1], root=sys.argv[2], timeout=float(sys.argv[3]), time_limit=120)
+results["_seconds"] = time.time() - start
+print("RESULTS " + json.dumps(results))
+"""
+
+
+@pytest.fixture(scope="module")
+def graded_as_nobody(tmp_path_factory):
+    """{case: results} graded as on Gradescope: root, a Python 'nobody' can read, the child as 'nobody'
+    (bubblewrap off, so that the unprivileged user alone has to hold)."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to switch to an unprivileged user")
+    python = _world_readable_python_with_tensorflow()
+    if python is None:
+        pytest.skip("no Python with TensorFlow that 'nobody' can read (see test_as_root_with_setup_sh_python_...)")
+    base = tempfile.mkdtemp(prefix="mtl-grade-nobody-")
+    os.chmod(base, 0o755)
+
+    def one(case):
+        submission = make_submission(case, os.path.join(base, case))
+        done = subprocess.run([python, "-c", AS_NOBODY, submission, PROBE, str(TIMEOUT)], cwd=REPO,
+                              capture_output=True, text=True, timeout=300, env=dict(os.environ, MTL_GRADE_BWRAP="0"))
+        line = [l for l in done.stdout.splitlines() if l.startswith("RESULTS ")]
+        assert line, done.stdout[-2000:] + done.stderr[-2000:]
+        return json.loads(line[-1][len("RESULTS "):])
+
+    try:
+        with ThreadPoolExecutor(4) as pool:
+            yield dict(zip(CASES, pool.map(one, CASES)))
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to switch to an unprivileged user")
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_hostile_submission_as_nobody_loses_only_the_affected_points(graded_as_nobody, case):
+    check_case(graded_as_nobody[case], case)
+
+
+def test_as_nobody_a_setsid_escapee_does_not_outlive_its_grading(graded_as_nobody):
+    assert graded_as_nobody["setsid_escape"]["score"] == MAX_SCORE
+    deadline = time.time() + 5
+    while _processes_with("297.31415") and time.time() < deadline:
+        time.sleep(0.1)
+    assert not _processes_with("297.31415"), "the submission's `sleep 297.31415` survived the grading"
+
+
+def check_case(results, case):
     strict_json(results)
     assert results["_seconds"] < MAX_SECONDS, f"{case}: grading took {results['_seconds']:.0f} s"
     assert "grading_error" not in results.get("extra_data", {}), f"{case}: {results['extra_data']}"
@@ -431,7 +485,10 @@ def _nobody_checks(hidden_name, **extra):
         checks["results"] = "writable"
     except OSError:
         checks["results"] = "denied"
-    open(os.path.join(OUT, "checks.json"), "w").write(json.dumps(checks))
+    try:  # (with bubblewrap the out folder in /tmp is out of reach: then nothing is written)
+        open(os.path.join(OUT, "checks.json"), "w").write(json.dumps(checks))
+    except OSError:
+        pass
 """
 
 NOBODY_PROBE = NOBODY_CHECKS + """
@@ -542,9 +599,13 @@ def test_as_root_a_python_nobody_cannot_read_is_refused_on_gradescope_only(tmp_p
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to switch to an unprivileged user")
-def test_as_root_with_setup_sh_python_tensorflow_student_code_runs_as_nobody(tmp_path):
+@pytest.mark.parametrize("bwrap", ["0", "1"])
+def test_as_root_with_setup_sh_python_tensorflow_student_code_runs_as_nobody(tmp_path, bwrap):
     """run as Gradescope does (root, the world-readable venv): student code imports and runs TensorFlow as
-    'nobody', cannot read the hidden tests or write results.json; the real graded tests still pass."""
+    'nobody', cannot read the hidden tests or write results.json; the real graded tests still pass. With
+    bubblewrap too (its private /tmp hides the probe's out folder: then only the scores are checked)."""
+    if bwrap == "1" and sandbox.bubblewrap() is None:
+        pytest.skip("bubblewrap (bwrap) is not installed or cannot create namespaces here")
     python = _world_readable_python_with_tensorflow()
     if python is None:
         pytest.skip("no Python with TensorFlow that 'nobody' can read (this machine's Python lives under /root): "
@@ -561,13 +622,14 @@ def test_as_root_with_setup_sh_python_tensorflow_student_code_runs_as_nobody(tmp
                                "-k", "tests/hidden/test_objectives_hidden.py::"
                                      "test_sum_objective_ignores_non_finite_absent_losses"],
                               cwd=REPO, capture_output=True, text=True, timeout=400,
-                              env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+                              env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", MTL_GRADE_BWRAP=bwrap))
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
         with open(results_path) as f:
             results = json.load(f)
-        assert "graded as root" not in results["output"], results["output"]
-        checks = read_checks(out)
-        assert checks == {"uid": 65534, "tf_sum": 3.0, "hidden": "denied", "results": "denied"}, checks
+        assert "nobody" not in results["output"], results["output"]
+        if bwrap == "0":
+            checks = read_checks(out)
+            assert checks == {"uid": 65534, "tf_sum": 3.0, "hidden": "denied", "results": "denied"}, checks
         assert [t["score"] for t in results["tests"]] == [t["max_score"] for t in results["tests"]] \
             and len(results["tests"]) == 2, results
         assert not os.path.exists(os.path.join(results_dir, "results.json"))

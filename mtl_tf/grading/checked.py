@@ -106,6 +106,7 @@ def load(path: str, tests_dir: str) -> Dict[str, Spec]:
     """{test function name: Spec} of the converted tests in the test module at ``path`` (the
     grader's own copy), imported under a private name with ``tests_dir`` first on sys.path (for its
     ``from conftest import ...``)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # test modules import TensorFlow: keep the log quiet
     name = "_mtl_checks_" + os.path.relpath(path, tests_dir).replace(os.sep, "_").replace(".py", "")
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)

@@ -317,10 +317,15 @@ def _set_rlimits(user) -> None:
             pass
 
 
-def _kill_uid(uid: int) -> None:
-    """Kill every process of ``uid`` (the unprivileged user's processes: setsid escapees too)."""
+RUN_ENV = "MTL_GRADE_RUN"     # a random token in every child's environment (its descendants inherit it)
+
+
+def _kill_uid(uid: int, token: str) -> None:
+    """Kill every process of ``uid`` whose environment carries this child's ``token``: the child's
+    processes, setsid escapees included, and not those of another grading running as the same user."""
     if uid in (0, os.getuid()):
         return
+    marker = f"{RUN_ENV}={token}".encode()
     for _ in range(5):
         found = False
         for pid in os.listdir("/proc"):
@@ -329,21 +334,26 @@ def _kill_uid(uid: int) -> None:
             try:
                 with open(f"/proc/{pid}/status") as f:
                     uids = next(line for line in f if line.startswith("Uid:")).split()[1:]
+                if str(uid) not in uids:
+                    continue
+                with open(f"/proc/{pid}/environ", "rb") as f:
+                    if marker not in f.read().split(b"\0"):
+                        continue
             except (OSError, StopIteration):
                 continue
-            if str(uid) in uids:
-                found = True
-                try:
-                    os.kill(int(pid), signal.SIGKILL)
-                except OSError:
-                    pass
+            found = True
+            try:
+                os.kill(int(pid), signal.SIGKILL)
+            except OSError:
+                pass
         if not found:
             return
         time.sleep(0.05)
 
 
-def _child_env(workspace: str, home: str, channel: str, user) -> dict:
+def _child_env(workspace: str, home: str, channel: str, user, token: str) -> dict:
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": home, "TMPDIR": os.path.join(home, "tmp"),
+           RUN_ENV: token,
            "PYTHONPATH": workspace, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONNOUSERSITE": "1",
            "TF_CPP_MIN_LOG_LEVEL": "2", "MTL_IMPL": "homework", child.CHANNEL_ENV: channel,
            "KERAS_HOME": os.path.join(home, ".keras")}
@@ -383,7 +393,8 @@ def _run_child(run: _Run, workspace: str, home: str, nodeids, user, timeout: flo
     if isolation is not None:
         cmd = isolation + cmd
     run.children += 1
-    proc = subprocess.Popen(cmd, cwd=workspace, env=_child_env(workspace, home, f"{key_r},{ev_w}", user),
+    token = secrets.token_hex(16)
+    proc = subprocess.Popen(cmd, cwd=workspace, env=_child_env(workspace, home, f"{key_r},{ev_w}", user, token),
                             pass_fds=(key_r, ev_w), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, start_new_session=True,
                             preexec_fn=lambda: _set_rlimits(user))
@@ -439,7 +450,7 @@ def _run_child(run: _Run, workspace: str, home: str, nodeids, user, timeout: flo
         except (ProcessLookupError, PermissionError):
             pass
         if user is not None and isolation is None:
-            _kill_uid(user.pw_uid)  # setsid escapees (with bubblewrap, the PID namespace ends with the child)
+            _kill_uid(user.pw_uid, token)  # setsid escapees (with bubblewrap, the PID namespace ends with the child)
         proc.wait()
         os.close(ev_r)
     run.last_output = tail.text()
