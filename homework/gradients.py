@@ -10,11 +10,25 @@ is a linear combination of the task gradients (all of them here), so the weights
 "The plain combination" each reduces to when every task's gradient is identical:
 ``sum_gradients`` and ``pcgrad`` give the SUM of the rows; ``mgda``, ``cagrad`` and ``imtl_g``
 give a convex-style combination (weights summing to 1), i.e. the common gradient itself.
+
+Scale: late in training gradients are tiny (1e-7 and less), and in float32 squares of 1e20
+overflow. Every method must give the same weights for ``c * grads`` as for ``grads`` (and so
+``c`` times the update), for any c > 0: work on ``scaled(grads)`` (given below), never add an
+absolute epsilon to a norm, and compare with thresholds relative to the inputs.
 """
 
 import tensorflow as tf
 
-EPS = 1e-12
+EPS = 1e-12   # relative thresholds only (e.g. EPS * (g11 + g22)), never added to a norm
+
+
+def scaled(grads):
+    """(grads / s, s) with s = max |grads| (1 when every entry is 0): rows whose entries are at
+    most 1 in magnitude, whatever the gradients' scale, so squares and inner products neither
+    overflow nor underflow. Weights computed from ``grads / s`` are the weights for ``grads``."""
+    s = tf.reduce_max(tf.abs(grads))
+    s = tf.where(s > 0, s, tf.ones_like(s))
+    return grads / s, s
 
 
 def sum_gradients(grads):
@@ -33,8 +47,9 @@ def pcgrad(grads, seed):
     """PCGrad (Yu et al. 2020): project away conflicting components, then sum.
 
     For each task i, go over the OTHER tasks j in a fresh random order (one permutation per i);
-    whenever g_i^PC . g_j < 0, set g_i^PC <- g_i^PC - (g_i^PC . g_j) / (||g_j||^2 + eps) g_j,
-    always projecting on the ORIGINAL g_j. The update is sum_i g_i^PC.
+    whenever g_i^PC . g_j < 0, set g_i^PC <- g_i^PC - (g_i^PC . g_j) / ||g_j||^2 g_j, always
+    projecting on the ORIGINAL g_j (a zero g_j conflicts with nothing). The update is sum_i g_i^PC.
+    Work on ``scaled(grads)``: the coefficients do not depend on the scale.
 
     Args:
       grads: [K, P] float32.
@@ -51,7 +66,8 @@ def min_norm_two(g11, g12, g22):
     """Exact min-norm point of the segment [g1, g2] from inner products (MGDA for 2 tasks).
 
     min_gamma ||gamma g1 + (1 - gamma) g2||^2 has gamma = (g2.g2 - g1.g2) / ||g1 - g2||^2,
-    clipped to [0, 1] (gamma = 0.5 when g1 = g2).
+    clipped to [0, 1]; gamma = 0.5 when ||g1 - g2||^2 is not positive relative to the inputs
+    (at most EPS * (g1.g1 + g2.g2)), e.g. g1 = g2.
 
     Args:
       g11, g12, g22: scalars g1.g1, g1.g2, g2.g2.
@@ -62,30 +78,38 @@ def min_norm_two(g11, g12, g22):
     raise NotImplementedError("min_norm_two in homework/gradients.py is not implemented yet")
 
 
-def mgda_weights(gram, max_iterations: int = 250, tolerance: float = 1e-6):
+def mgda_weights(gram, max_iterations: int = 250, tolerance: float = 1e-10):
     """MGDA (Sener & Koltun 2018): weights of the min-norm point of the gradients' convex hull.
 
-    Minimise ||sum_k a_k g_k||^2 = a^T M a over the simplex, M = ``gram`` [K, K] (M_ij = g_i.g_j).
-    K = 1: a = [1]. K = 2: the exact closed form (``min_norm_two``). K > 2: Frank-Wolfe from
-    a = 1/K: pick t = argmin_k (M a)_k, then the exact line search between the current point
-    v1 = sum a_k g_k and v2 = g_t with ``min_norm_two(v1.v1, v1.v2, v2.v2)``; stop when the step
-    changes a by less than ``tolerance`` or after ``max_iterations``. Plain Frank-Wolfe zig-zags
-    when the minimum lies on a face of the simplex, so also take "away" steps: with s the used task
-    (a_s > 0) maximising (M a)_s, if (M a)_s - v1.v1 > v1.v1 - (M a)_t move instead along
-    v1 + gamma (v1 - g_s), gamma <= a_s / (1 - a_s) (the same two-point line search, with v2 the
-    far end of that segment); this converges linearly.
+    Minimise ||d||^2 = a^T M a, d = sum_k a_k g_k, over the simplex, M = ``gram`` [K, K]
+    (M_ij = g_i.g_j). The answer is exact, not approximate: a is optimal iff (KKT)
+      g_i.d >= ||d||^2 for every i, with equality wherever a_i > 0.
+    Frank-Wolfe (the paper's solver) only approaches it; use Wolfe's min-norm-point algorithm
+    (1976), which reaches it in finitely many steps. Keep a set S of "active" tasks and a in the
+    simplex, zero off S. Start from S = {the shortest g_i}, a = e_i. Repeat:
+      1. v = the weights of the min-norm point of the AFFINE hull of {g_i : i in S}: solve
+         [M_SS 1; 1^T 0] [v_S; mu] = [0; 1] (v = 0 off S; rows and columns off S of a
+         (K+1) x (K+1) system replaced by the identity keep the shapes static).
+      2. If v_i > 0 on S: a = v; d = sum a_k g_k. Stop if g_j.d >= ||d||^2 - tolerance * ||d||^2
+         + tolerance^2 for j = argmin_i g_i.d (KKT holds up to rounding); else add j to S.
+      3. Else move from a towards v as far as the simplex allows: theta = min over i in S with
+         v_i <= 0 of a_i / (a_i - v_i), a <- a + theta (v - a), drop from S the i whose a_i hit 0.
+    Work in float64 on M divided by its largest diagonal entry (the weights do not depend on the
+    scale), and stop after ``max_iterations`` steps whatever happens.
 
     Args:
-      gram: [K, K] float32 Gram matrix of the task gradients.
+      gram: [K, K] float32 or float64 Gram matrix of the task gradients.
     Returns:
-      [K] weights, non-negative, summing to 1.
+      [K] weights (gram's dtype), non-negative, summing to 1.
     """
     # TODO: implement mgda_weights (see its docstring).
     raise NotImplementedError("mgda_weights in homework/gradients.py is not implemented yet")
 
 
-def mgda(grads, max_iterations: int = 250, tolerance: float = 1e-6):
+def mgda(grads, max_iterations: int = 250, tolerance: float = 1e-10):
     """MGDA on task gradients: (update = min-norm point [P], weights [K] on the simplex).
+
+    Form the Gram matrix of ``scaled(grads)`` (the raw one overflows in float32 at 1e20).
 
     Args:
       grads: [K, P] float32.
@@ -94,14 +118,27 @@ def mgda(grads, max_iterations: int = 250, tolerance: float = 1e-6):
     raise NotImplementedError("mgda in homework/gradients.py is not implemented yet")
 
 
-def cagrad(grads, c: float = 0.5, iterations: int = 50):
+def cagrad(grads, c: float = 0.5, iterations: int = 60):
     """CAGrad (Liu et al. 2021): the mean gradient corrected towards the worst task's.
 
-    With g0 the mean gradient and M = G G^T: find w on the simplex minimising
-    F(w) = w^T M 1/K + c ||g0|| sqrt(w^T M w) (mirror descent: w <- w exp(-lr grad F), normalised,
-    ``iterations`` times, from w = 1/K), then g_w = sum w_k g_k and
-    update = (g0 + c ||g0|| / ||g_w|| g_w) / (1 + c)  (the official code's ``rescale=2``, so that
-    identical gradients give the mean gradient back).
+    Primal: d = argmax_d min_i g_i.d subject to ||d - g0|| <= c ||g0||, g0 the mean gradient;
+    for c >= 1 every g_i.d >= 0 (d = 0 is allowed). Its dual: w on the simplex minimising
+    F(w) = g_w.g0 + c ||g0|| ||g_w||, g_w = sum w_k g_k, and d = g0 + c ||g0|| g_w / ||g_w||.
+    Solve it exactly, not by a fixed number of descent steps. A penalty (S / 2) ||d - g0||^2 in
+    place of the ball turns the dual into MGDA's problem: w(S) = the min-norm weights of the
+    hull of the shifted rows g_k + g0 / S (``mgda_weights`` on their Gram matrix), with
+    d(S) = g0 + S g_w(S), and ||d(S) - g0|| grows with S. Find the S where it reaches the radius
+    c ||g0|| by regula falsi on log(S) (at most ``iterations`` steps) in [S_lo, S_hi],
+    S_lo = c ||g0|| / max_k ||g_k||, S_hi = e S_lo max_k ||g_k|| / ||min-norm point of the rows||.
+    If 0 is in the rows' hull (the min-norm point within 1e-6 max_k ||g_k|| of 0), the shifted
+    points lose their digits: use instead d(S) = g0 + sum_k l_k g_k with l >= 0, sum l <= S,
+    minimising ||d|| -- the same point there, the min-norm point of the hull of
+    {g0, g0 + S g_1, ..., g0 + S g_K} (l = S * the weights of the g0 + S g_k) -- growing S from
+    S_lo by factors of e until the radius is reached (then regula falsi on the last step) or
+    ||d(S)|| stops decreasing (no d does better than min_i g_i.d = 0; that d, the non-conflicting
+    direction closest to g0, is the answer). Then
+      update = d / (1 + c)  (the official code's ``rescale=2``: identical gradients give g0 back),
+    i.e. weights = (1/K + l) / (1 + c) with l = S w(S). Work on ``scaled(grads)``.
 
     Args:
       grads: [K, P] float32; c >= 0 the conflict-averse radius (c = 0: the mean).
@@ -117,7 +154,8 @@ def imtl_g(grads):
 
     With u_k = g_k / ||g_k||, D = [g_1 - g_k]_{k>=2} and U = [u_1 - u_k]_{k>=2} ([K-1, P]):
     alpha_{2..K} = g_1 U^T (D U^T)^+ (pseudo-inverse, so identical gradients are fine),
-    alpha_1 = 1 - sum alpha_{2..K}; update = sum_k alpha_k g_k.
+    alpha_1 = 1 - sum alpha_{2..K}; update = sum_k alpha_k g_k. Work on ``scaled(grads)`` (the
+    weights do not depend on the scale), and take a zero row's unit vector as zero.
 
     Args:
       grads: [K, P] float32.

@@ -197,6 +197,24 @@ def replicated_state(initial, name):
                        aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
 
 
+def nonfinite_rows(grads, present):
+    """[T] bool: present tasks whose gradient row holds a NaN or an infinity."""
+    return present & ~tf.reduce_all(tf.math.is_finite(grads), axis=1)
+
+
+def gram_matrix(rows):
+    """rows rows^T [T, T], up to one positive factor (which changes no method's weights).
+
+    In float32 the squares of entries beyond ~1e16 overflow and those below ~1e-19 lose their
+    digits, so rows whose largest entry is outside [1e-15, 1e15] are divided by it first; others
+    (the usual case) go straight to einsum, which on CPU was ~3x faster than ``matmul(transpose_b)``
+    for [20, 82k] rows (benchmarks/README.md)."""
+    top = tf.reduce_max(tf.abs(rows))
+    ordinary = (top > 1e-15) & (top < 1e15)
+    scaled = tf.cond(ordinary | ~(top > 0), lambda: rows, lambda: rows / top)
+    return tf.einsum("ip,jp->ij", scaled, scaled)
+
+
 class GradientMethod(tf.Module):
     """Base: ``combine(grads [T, P], present [T]) -> (update [P], weights [T])``.
 
@@ -217,13 +235,23 @@ class GradientMethod(tf.Module):
         return model(features, training=True), None
 
     def combine(self, grads, present):
-        """The method on the present tasks' rows; weights of absent tasks are 0."""
+        """The method on the present tasks' rows; weights of absent tasks are 0.
+
+        Absent tasks' rows never enter the arithmetic (whatever they hold, NaN included). A
+        present row that is not finite gives a NaN update without running the method, so the
+        step guard refuses the step (``nonfinite_rows`` names the tasks)."""
         ids = tf.cast(tf.where(present)[:, 0], tf.int32)
         num = len(self.tasks)
-        update, weights = tf.cond(tf.size(ids) > 0, lambda: self._combine_present(grads, ids),
-                                  lambda: (tf.zeros_like(grads[0]), tf.zeros([num], grads.dtype)))
+        usable = (tf.size(ids) > 0) & ~tf.reduce_any(nonfinite_rows(grads, present))
+        update, weights = tf.cond(usable, lambda: self._combine_present(grads, ids),
+                                  lambda: self._nothing(grads, tf.size(ids) > 0))
         self._weights.assign(weights)
         return update, weights
+
+    def _nothing(self, grads, any_present):
+        """No task (zero update) or a non-finite present row (NaN update); weights 0."""
+        fill = tf.where(any_present, tf.constant(float("nan"), grads.dtype), tf.zeros([], grads.dtype))
+        return tf.fill(tf.shape(grads[0]), fill), tf.zeros([len(self.tasks)], grads.dtype)
 
     def _combine_present(self, grads, ids):
         """(update [P], weights [T]) from all rows ``grads`` [T, P] and the present ids [K]."""
@@ -272,13 +300,15 @@ class MGDA(GradientMethod):
         self.max_iterations = max_iterations
 
     def _combine_present(self, grads, ids):
-        gram = tf.einsum("ip,jp->ij", grads, grads)
+        present = tf.scatter_nd(ids[:, None], tf.ones_like(ids, tf.bool), [len(self.tasks)])
+        rows = tf.where(present[:, None], grads, tf.zeros_like(grads))    # absent rows never enter
+        gram = gram_matrix(rows)
         present_gram = tf.gather(tf.gather(gram, ids), ids, axis=1)
         solve = compiled_solver(graded("gradients").mgda_weights, _sample_gram,
                                 max_iterations=self.max_iterations)
         w = solve(present_gram)
         weights = tf.scatter_nd(ids[:, None], w, [len(self.tasks)])
-        return tf.linalg.matvec(grads, weights, transpose_a=True), weights
+        return tf.linalg.matvec(rows, weights, transpose_a=True), weights
 
 
 class MGDAUB(MGDA):
@@ -458,6 +488,7 @@ def gradient_step(model, optimizer, objective, method: Optional[GradientMethod],
         rows = tf.stack([tf.zeros([tf.size(z)], z.dtype) if g is None else tf.reshape(g, [-1])
                          for g in grads[:len(copies)]])
         update, _ = method.combine(rows, present)
+        out["nonfinite_rows"] = nonfinite_rows(rows, present)
         # then one through the trunk, from the combined row sum_i alpha_i row_i
         grads_shared = tape.gradient(z, shared, output_gradients=tf.reshape(update, tf.shape(z)))
         shared_grads = [tf.zeros_like(v) if g is None else g for g, v in zip(grads_shared, shared)]
@@ -467,6 +498,7 @@ def gradient_step(model, optimizer, objective, method: Optional[GradientMethod],
         scale = tf.zeros_like(losses) if scale is None else scale   # d objective / d L_i
         rows = all_reduce_sum(task_jacobian(tape, local, shared)) * scale[:, None]
         update, _ = method.combine(rows, present)
+        out["nonfinite_rows"] = nonfinite_rows(rows, present)
         shared_grads = graded("optimization").unflatten_gradients(update / replicas if replicas > 1 else update, shared)
         rest_grads = None
     if model.losses:

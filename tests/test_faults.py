@@ -60,7 +60,7 @@ def test_skip_step_skips_only_bad_steps_and_keeps_learning():
 def test_stop_names_the_task_and_step_and_keeps_the_last_good_checkpoint(tmp_path):
     import re
     trainer = _trainer(_data(nan_task2=1000), run_dir=str(tmp_path), steps=80, checkpoint_every=2, objective="sum")
-    with pytest.raises(TrainingError, match=r"step \d+: non-finite loss for task\(s\) \['task2'\]") as err:
+    with pytest.raises(TrainingError, match=r"step \d+: non-finite loss or gradient for task\(s\) \['task2'\]") as err:
         trainer.fit()
     bad = int(re.search(r"step (\d+)", str(err.value)).group(1))
     assert bad > 2, f"the first poisoned batch came at step {bad}; the test needs a good checkpoint before it"

@@ -175,6 +175,50 @@ def test_mgda_is_the_min_norm_point_of_the_hull(k):
 
 
 @pytest.mark.points(2)
+def test_mgda_weights_reach_the_exact_min_norm_point():
+    """KKT, the certificate of the min-norm point d: g_i.d >= ||d||^2 for every task, with equality
+    for every task of weight > 0 -- on small-integer matrices (where stopping on a small step leaves
+    Frank-Wolfe short of the optimum) and at gradient scales from 1e-7 to 1e20."""
+    rng = np.random.default_rng(30)
+    cases = [np.array([[1.0, 0.0], [2.0, 1.0], [3.0, -1.0]])]
+    cases += [rng.integers(-3, 4, size=(int(rng.integers(3, 7)), int(rng.integers(2, 5)))).astype(np.float64)
+              for _ in range(40)]
+    for i, g in enumerate(cases):
+        for scale in (1.0, 1e-7, 1e20) if i < 5 else (1.0,):
+            w = np.asarray(gm().mgda_weights(tf.constant((scale * g) @ (scale * g).T, tf.float64)), np.float64)
+            assert np.all(w >= -1e-9) and abs(w.sum() - 1) < 1e-6, (
+                f"weights must lie on the simplex, got {describe(w)} for G = {g.tolist()} (scale {scale:g})")
+            d = w @ g
+            gd, dd = g @ d, d @ d
+            worst = int(np.argmin(gd))
+            assert gd[worst] >= dd - 1e-6 * (g * g).sum(1).max(), (
+                f"G = {g.tolist()} (scale {scale:g}): weights {np.round(w, 4)} give ||d||^2 = {dd:.4f}, but task "
+                f"{worst} has g.d = {gd[worst]:.4f} < ||d||^2, so moving towards g_{worst} shortens d: not the "
+                "min-norm point. Stop on the duality gap ||d||^2 - min_i g_i.d, not on a small step")
+            used = w > 1e-6
+            np.testing.assert_allclose(gd[used], dd, atol=1e-6 * (g * g).sum(1).max(), err_msg=(
+                f"G = {g.tolist()}: every task with weight > 0 must have g.d = ||d||^2 = {dd:.4f} (KKT); "
+                f"weights {np.round(w, 4)}"))
+
+
+@pytest.mark.points(2)
+def test_cagrad_at_c_at_least_one_conflicts_with_no_task():
+    """For c >= 1 the ball around g0 contains d = 0, so the best worst-case g_i.d is >= 0: the
+    update must not conflict with any task (c = 2, G = [[-2, -1], [1, 0]]: G @ update = [1/6, 1/6])."""
+    g = np.array([[-2.0, -1.0], [1.0, 0.0]])
+    update = np.asarray(gm().cagrad(tf.constant(g, tf.float64), c=2.0)[0])
+    np.testing.assert_allclose(g @ update, [1 / 6, 1 / 6], atol=1e-5, err_msg=(
+        f"CAGrad at c = 2 on {g.tolist()}: expected G @ update = [1/6, 1/6], got {g @ update}: solve the dual "
+        "min_w g_w.g0 + c ||g0|| ||g_w|| exactly, not with a fixed number of descent steps"))
+    rng = np.random.default_rng(4)
+    for _ in range(10):
+        g = rng.normal(size=(3, 5))
+        update = np.asarray(gm().cagrad(tf.constant(g, tf.float64), c=1.5)[0])
+        assert np.all(g @ update >= -1e-6 * (g * g).sum(1).max()), (
+            f"CAGrad at c = 1.5 conflicts with a task: G @ update = {g @ update} for G = {np.round(g, 3).tolist()}")
+
+
+@pytest.mark.points(2)
 def test_mgda_two_tasks_closed_form():
     """g1 = [1, 0], g2 = [0, 2]: gamma = (4 - 0) / 5 = 0.8 on g1; update [0.8, 0.4]."""
     update, weights = run("mgda", [[1.0, 0.0], [0.0, 2.0]])

@@ -52,7 +52,7 @@ def test_joint_mode_trains_too():
 
 def test_non_finite_loss_stops_with_the_task_named():
     trainer = make_trainer(300, lr=1e12)
-    with pytest.raises(TrainingError, match=r"step \d+: non-finite loss for task\(s\) \[.*task"):
+    with pytest.raises(TrainingError, match=r"step \d+: non-finite loss or gradient for task\(s\) \[.*task"):
         trainer.fit()
 
 

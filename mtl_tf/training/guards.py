@@ -77,7 +77,10 @@ class StepGuard(tf.Module):
         self.loss_counts.assign_add(tf.cast(counted, tf.float32))
         self.last_loss.assign(tf.where(ok, tf.cast(out["loss"], tf.float32), self.last_loss))
         first_bad = ~ok & tf.equal(self.bad_step, 0)
-        self.bad_tasks.assign(tf.where(first_bad, present & ~tf.math.is_finite(losses), self.bad_tasks))
+        bad = ~tf.math.is_finite(losses)
+        if "nonfinite_rows" in out:   # a gradient method saw a non-finite gradient row for the task
+            bad = bad | out["nonfinite_rows"]
+        self.bad_tasks.assign(tf.where(first_bad, present & bad, self.bad_tasks))
         self.bad_step.assign(tf.where(first_bad, step, self.bad_step))
         self.skipped.assign_add(tf.cast(~ok, tf.int64))
         for v, before in zip(state_vars, state_before):
