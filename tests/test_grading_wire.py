@@ -24,6 +24,10 @@ def signed(seq, **event):
     return (json.dumps({"body": body, "mac": hmac.new(KEY, body.encode(), hashlib.sha256).hexdigest()}) + "\n").encode()
 
 
+def kinds(events):
+    return [{k: v for k, v in e.items() if k != "_bytes"} for e in events]
+
+
 def reader():
     r, w = os.pipe()
     os.close(w)
@@ -43,7 +47,7 @@ def test_a_deeply_nested_signed_body_is_dropped_not_raised():
     r = reader()
     body = "[" * 100_000 + "]" * 100_000
     line = json.dumps({"body": body, "mac": hmac.new(KEY, body.encode(), hashlib.sha256).hexdigest()}).encode() + b"\n"
-    assert r.feed(line + signed(1, kind="done")) == [{"kind": "done", "seq": 1}]
+    assert kinds(r.feed(line + signed(1, kind="done"))) == [{"kind": "done", "seq": 1}]
 
 
 def test_an_endless_line_is_dropped_up_to_its_newline_in_bounded_memory():
@@ -51,14 +55,14 @@ def test_an_endless_line_is_dropped_up_to_its_newline_in_bounded_memory():
     for _ in range(12):
         assert r.feed(b"x" * 1_000_000) == []
         assert len(r.partial) <= sandbox.MAX_EVENT_LINE
-    assert r.feed(b"tail\n" + signed(1, kind="done")) == [{"kind": "done", "seq": 1}]
+    assert kinds(r.feed(b"tail\n" + signed(1, kind="done"))) == [{"kind": "done", "seq": 1}]
 
 
 def test_unsigned_replayed_or_out_of_order_events_are_ignored():
     r = reader()
     good = signed(2, kind="start", nodeid="tests/test_x.py::test_y")
     forged = good.replace(b"test_y", b"test_z")
-    assert r.feed(forged + good + good + signed(1, kind="done")) == [json.loads(json.loads(good)["body"])]
+    assert kinds(r.feed(forged + good + good + signed(1, kind="done"))) == [json.loads(json.loads(good)["body"])]
 
 
 def test_forged_collect_errors_do_not_grow_the_notes():
@@ -150,3 +154,13 @@ def test_checks_look_at_type_shape_and_dtype_before_values():
     with pytest.raises(AssertionError):
         checks.close(np.array(np.nan), np.nan)
     checks.close(np.array(3.0, np.float32), 3.0)
+
+
+def test_values_kept_per_part_are_bounded():
+    run = sandbox._Run(hidden=False, hidden_visibility="after_published")
+    nodeids = {f"tests/test_a.py::test_{i}" for i in range(100)}
+    for n in nodeids:
+        run.handle({"kind": "start", "nodeid": n}, nodeids)
+        run.handle({"kind": "values", "nodeid": n, "values": [0], "_bytes": 8_000_000}, nodeids)
+    assert run.value_bytes <= sandbox.MAX_VALUE_BYTES
+    assert sum("values" in run.entry(n) for n in nodeids) == sandbox.MAX_VALUE_BYTES // 8_000_000

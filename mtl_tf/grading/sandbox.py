@@ -52,6 +52,7 @@ MAX_CHILDREN = 8              # child processes per part (public, hidden): resta
 TAIL_BYTES = 16_000           # kept from the child's stdout/stderr for diagnostics
 MAX_EVENT_LINE = 8_000_000    # a longer event line is dropped unread (values of converted tests: arrays)
 MAX_CASES = 5_000
+MAX_VALUE_BYTES = 256 << 20   # values of converted tests kept per part (a forger could repeat them)
 MAX_NOTES = 20
 UNPRIVILEGED_USER = "nobody"
 # rlimits of the child (soft = hard, so student code cannot raise them)
@@ -137,6 +138,7 @@ class EventReader:
             return None
         if isinstance(event, dict) and type(event.get("seq")) is int and event["seq"] > self.seq:
             self.seq = event["seq"]
+            event["_bytes"] = len(line)
             return event
         return None
 
@@ -199,6 +201,7 @@ class _Run:
         self.last_output = ""
         self.children = 0
         self.failure: Optional[str] = None
+        self.value_bytes = 0
 
     def entry(self, nodeid):
         return self.status.setdefault(nodeid, {"started": False, "finished": False, "failed": False,
@@ -219,7 +222,9 @@ class _Run:
         elif kind in ("start", "report", "finish", "values") and event.get("nodeid") in nodeids_allowed:
             e = self.entry(event["nodeid"])
             if kind == "values":
-                if e["started"] and not e["finished"]:
+                size = event.get("_bytes", 0)
+                if e["started"] and not e["finished"] and self.value_bytes + size <= MAX_VALUE_BYTES:
+                    self.value_bytes += size
                     e["values"] = event.get("values")
             elif kind == "start":
                 e["started"] = True
