@@ -36,16 +36,6 @@ def fail(prog: str, message: str, code: int):
     sys.exit(code)
 
 
-def adopt_mtl_flags() -> None:
-    """Make every mtl_tf flag a key flag of the running app, so ``--help`` lists them (a console
-    script's main module defines none; ``--helpfull`` adds absl's and TensorFlow's)."""
-    main_module = sys.argv[0]  # absl's --help lists the key flags of the module named by argv[0]
-    for name, module_flags in list(FLAGS.flags_by_module_dict().items()):
-        if name.startswith("mtl_tf"):
-            for flag in module_flags:
-                FLAGS.register_key_flag_for_module(main_module, flag)
-
-
 def flag_error(prog: str, error: flags.Error) -> str:
     """One line for a flag parsing error: absl's ``ERROR::`` prefix dropped; a flag file that cannot be
     opened says that flag-file paths are relative to the current folder (and where the file is if it
@@ -105,5 +95,4 @@ def make_main(prog: str, body: Callable) -> Callable:
 
 def run_app(prog: str, body: Callable, doc: Optional[str] = None, own_module: Optional[str] = None) -> None:
     """Run ``body(FLAGS)`` as the absl app ``prog``; ``doc`` and ``own_module`` make its ``--help``."""
-    adopt_mtl_flags()
     app.run(make_main(prog, body), flags_parser=flags_parser(prog, doc, own_module))

@@ -4,7 +4,6 @@ default run directories, honest speed figures, help that exits 0, a README layou
 import copy
 import glob
 import itertools
-import json
 import os
 import re
 import signal

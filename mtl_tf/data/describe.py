@@ -92,7 +92,6 @@ def _fail(message: str):
 
 def run():
     """Run the ``mtl-data`` app (the console script goes through ``mtl_tf.entry.data``)."""
-    cli.adopt_mtl_flags()
     app.run(main, flags_parser=cli.flags_parser("mtl-data", __doc__, own_module="mtl_tf.data.describe"))
 
 

@@ -112,7 +112,6 @@ def main(argv):
 def run():
     """Run the ``mtl-report`` app (the console script goes through ``mtl_tf.entry.report``)."""
     from mtl_tf import cli
-    cli.adopt_mtl_flags()
     app.run(main, flags_parser=cli.flags_parser("mtl-report", __doc__, own_module="mtl_tf.report.cli"))
 
 
