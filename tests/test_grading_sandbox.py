@@ -368,6 +368,30 @@ def test_a_grading_in_which_no_test_ran_fails_loudly_with_its_reason(tmp_path):
     assert "the grader conftest is broken" in proc.stderr, proc.stderr[-2000:]
 
 
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGKILL"])
+def test_a_grader_stopped_midway_leaves_a_valid_results_json(tmp_path, sig):
+    """SIGTERM: results.json says the grading was stopped; SIGKILL: the provisional one is there, valid."""
+    import signal
+    results_path = tmp_path / "results.json"
+    proc = subprocess.Popen([sys.executable, "-m", "mtl_tf.grading.grade", f"--root={PROBE}",
+                             f"--submission={make_submission('infinite_loop', str(tmp_path / 's'))}",
+                             f"--results={results_path}", "--timeout=60"], cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.time() + 60
+    while not results_path.exists() and time.time() < deadline:
+        time.sleep(0.1)
+    time.sleep(3)  # inside the grading now
+    proc.send_signal(getattr(signal, sig))
+    out, err = proc.communicate(timeout=60)
+    data = json.loads(results_path.read_text())
+    strict_json(data)
+    assert data["extra_data"]["grading_error"] and data["score"] == 0, data
+    if sig == "SIGTERM":
+        assert proc.returncode == 1 and "stopped (SIGTERM)" in data["output"], (proc.returncode, data["output"])
+    else:
+        assert "did not finish" in data["output"], data["output"]
+
+
 def test_restarts_are_capped_for_a_submission_that_exits_at_every_import(tmp_path):
     root = tmp_path / "root"
     shutil.copytree(PROBE, root)
