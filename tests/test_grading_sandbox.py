@@ -51,6 +51,7 @@ CASES = {
     "imports_solutions": SUMS,
     "reads_hidden": SUMS,
     "exit_at_import": EVERYTHING,
+    "resets_the_clock": SUMS,
 }
 MAX_SECONDS = 60  # every hostile grading ends in bounded time (TIMEOUT per test, a few restarts)
 TIMEOUT = 3.0
@@ -193,6 +194,7 @@ def check_case(results, case):
     ("bad_chars", "lone"),
     ("imports_solutions", "cannot be imported"),
     ("exit_at_import", "ended while this test was running"),
+    ("resets_the_clock", "Time limit"),
 ])
 def test_failure_output_says_what_happened(graded, case, words):
     output = by_test(graded[case])[SUM]["output"]
@@ -463,7 +465,7 @@ def sum_objective(losses, present):
         checks["grader_source"] = "denied"
     checks["grader_source_visible"] = os.path.exists(GRADER_FILE)
     checks["solutions_visible"] = os.path.exists(SOLUTIONS_FILE)
-    checks["tmp"] = sorted(os.listdir("/tmp"))
+    checks["tmp"] = sorted(n for n in os.listdir("/tmp") if os.listdir(os.path.join("/tmp", n)))  # (masks are empty)
     checks["cwd_in_tmp"] = os.path.basename(os.getcwd())
     checks["processes"] = len([p for p in os.listdir("/proc") if p.isdigit()])
     try:

@@ -410,6 +410,7 @@ def _run_child(run: _Run, workspace: str, home: str, nodeids, user, timeout: flo
     reader = EventReader(ev_r, key)
     allowed = set(nodeids) if nodeids is not None else set()
     current, started_at, blamed, done = None, time.time(), None, False
+    timed = set()
 
     def take(events):
         nonlocal allowed, current, started_at, done
@@ -418,7 +419,8 @@ def _run_child(run: _Run, workspace: str, home: str, nodeids, user, timeout: flo
             kind = event.get("kind")
             if kind == "collected" and nodeids is None and run.cases is not None:
                 allowed = {c["nodeid"] for c in run.cases}
-            elif kind == "start" and event.get("nodeid") in allowed:
+            elif kind == "start" and event.get("nodeid") in allowed and event["nodeid"] not in timed:
+                timed.add(event["nodeid"])  # once per test: repeated starts cannot reset its clock
                 current, started_at = event["nodeid"], time.time()
             elif kind == "finish":
                 current = None
