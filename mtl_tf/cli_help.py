@@ -16,9 +16,12 @@ from absl import flags
 FLAGS = flags.FLAGS
 HELP_FLAGS = ("-h", "-?", "--help", "--helpshort", "--helpfull")
 GROUPS = ("data", "model", "objective", "training", "output")
-_BY_MODULE = (("mtl_tf.data", "data"), ("mtl_tf.models", "model"), ("mtl_tf.layers", "model"),
-              ("mtl_tf.ranking", "model"), ("mtl_tf.objectives", "objective"), ("mtl_tf.gradients", "objective"),
-              ("mtl_tf.training", "training"), ("mtl_tf.transfer", "training"), ("mtl_tf.cli", "output"))
+# module-name prefix -> group (``mtl_tf.apps.<group>_flags`` too, where the flags are defined per group)
+_BY_MODULE = (("mtl_tf.data", "data"), ("mtl_tf.apps.data", "data"), ("mtl_tf.models", "model"),
+              ("mtl_tf.layers", "model"), ("mtl_tf.ranking", "model"), ("mtl_tf.apps.model", "model"),
+              ("mtl_tf.objectives", "objective"), ("mtl_tf.gradients", "objective"),
+              ("mtl_tf.apps.objective", "objective"), ("mtl_tf.training", "training"), ("mtl_tf.transfer", "training"),
+              ("mtl_tf.apps.output", "output"), ("mtl_tf.cli", "output"))
 _BY_NAME = {"dataset": "data", "data_mode": "data", "seed": "data", "standardize_labels": "data",
             "model": "model", "objective": "objective",
             "run_dir": "output", "quiet": "output", "overwrite": "output", "log_every": "output",
@@ -43,7 +46,7 @@ def group(module: str, name: str) -> str:
     if name in _BY_NAME:
         return _BY_NAME[name]
     for prefix, g in _BY_MODULE:
-        if module == prefix or module.startswith(prefix + "."):
+        if module.startswith(prefix):
             return g
     return "training"
 

@@ -197,7 +197,7 @@ class Trainer:
         bad = [n for n, b in zip(names, self.guard.bad_tasks.numpy()) if b]
         kept = f"; the last good checkpoint is in {os.path.join(self.config.run_dir, 'checkpoints')}" \
             if self.config.run_dir else ""
-        raise TrainingError(f"step {bad_step}: non-finite loss for task(s) {bad or names}; "
+        raise TrainingError(f"step {bad_step}: non-finite loss or gradient for task(s) {bad or names}; "
                             f"lower --learning_rate or check the data{kept} (--nan_policy=skip_step skips such "
                             "steps instead).")
 
