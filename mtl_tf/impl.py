@@ -45,3 +45,17 @@ def module(name: str):
     if name not in MODULES:
         raise ValueError(f"Unknown graded module {name!r}; known: {MODULES}.")
     return importlib.import_module(f"{package_name()}.{name}")
+
+
+def graded(name: str):
+    """``module(name)``, callable while a ``tf.function`` is traced (autograph leaves it alone:
+    importlib has no source for it to convert)."""
+    return module(name)
+
+
+def _do_not_convert():
+    import tensorflow as tf   # here, so that importing impl stays cheap for the grader's parent
+    return tf.autograph.experimental.do_not_convert(graded)
+
+
+graded = _do_not_convert()

@@ -31,7 +31,7 @@ def _child(out_path):
     flags.FLAGS.mark_as_parsed()
     from mtl_tf.data import standardize
     from mtl_tf.data.correlated import make_correlated_regression
-    from mtl_tf.gradients import make_grad_method
+    from mtl_tf.methods import make_method
     from mtl_tf.models import build_model
     from mtl_tf.objectives import make_objective
     from mtl_tf.training import TrainConfig, Trainer
@@ -45,7 +45,7 @@ def _child(out_path):
                 keras.utils.set_random_seed(0)
                 model = build_model("shared_bottom", data.input_shape, data.tasks)
                 objective = make_objective(objective_name, data.tasks)
-                grad_method = make_grad_method(method, model, data.tasks, objective)
+                grad_method = make_method(method, data.tasks, model=model, objective=objective)
                 optimizer = keras.optimizers.SGD(learning_rate=0.5)
             before = [np.array(v.numpy()) for v in model.trainable_variables + list(objective.trainable_variables)]
             # task-sampled: the global batch is task1's 12 rows then task2's 12, so replica 0 sees

@@ -312,7 +312,7 @@ def test_defect1_mgda_reaches_the_min_norm_point_frank_wolfe_missed(dtype):
 def test_defect1_mgda_in_the_framework_step_is_exact_and_order_free():
     """Through the framework's MGDA (compiled solver, Gram from all rows): exact, and permuting the
     tasks gives the same update."""
-    from mtl_tf.gradients import MGDA
+    from mtl_tf.methods import MGDA
     from mtl_tf.tasks import Task
     rng = np.random.default_rng(20)
     tasks = [Task(f"t{i}", "regression") for i in range(20)]
@@ -357,7 +357,7 @@ def test_defect3_tiny_gradients_give_the_same_weights(dtype):
 
 
 def test_defect4_absent_nan_row_does_not_poison_mgda():
-    from mtl_tf.gradients import MGDA, CAGrad, PCGrad, IMTL
+    from mtl_tf.methods import MGDA, CAGrad, PCGrad, IMTL
     from mtl_tf.tasks import Task
     tasks = [Task(n, "regression") for n in "abc"]
     g = np.array([[1.0, 0.0], [np.nan, np.inf], [0.0, 2.0]], np.float32)
@@ -374,7 +374,7 @@ def test_defect4_a_nonfinite_present_row_reaches_the_nan_policy_with_the_task_na
     run and names 'b'."""
     from mtl_tf.data import standardize
     from mtl_tf.data.correlated import make_correlated_regression
-    from mtl_tf.gradients import MGDA
+    from mtl_tf.methods import MGDA
     from mtl_tf.models import model_inputs, task_layer_name
     from mtl_tf.objectives import make_objective
     from mtl_tf.training import TrainConfig, Trainer, TrainingError

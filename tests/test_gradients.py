@@ -13,7 +13,8 @@ import tensorflow as tf
 from mtl_tf import impl
 from mtl_tf.grading import checks
 from mtl_tf.grading.checked import graded
-from mtl_tf.gradients import CAGrad, IMTL, MGDA, PCGrad, shared_representation, task_jacobian
+from mtl_tf.methods import CAGrad, IMTL, MGDA, PCGrad, shared_representation
+from mtl_tf.training.step import task_jacobian
 from mtl_tf.models import model_inputs, split_variables, task_layer_name
 from mtl_tf.tasks import Task
 from conftest import REPO, describe
@@ -426,7 +427,8 @@ def test_absent_tasks_change_nothing(method):
     assert np.all(np.asarray(w_all)[[1, 3]] == 0)
 
 
-def test_per_task_gradients_loop_and_jacobian_agree():
+def test_per_task_gradients_match_tape_jacobian():
+    """task_jacobian (one tape.gradient per task's own scalar loss) equals tf's full Jacobian."""
     tasks = [Task("a", "regression"), Task("b", "regression")]
     inputs = model_inputs((3,))
     h = keras.layers.Dense(4, name="shared.0")(inputs["x"])
@@ -437,8 +439,9 @@ def test_per_task_gradients_loop_and_jacobian_agree():
     with tf.GradientTape(persistent=True) as tape:
         out = model({"x": x, "task": tf.zeros([5], tf.int32)})
         losses = tf.stack([tf.reduce_mean(out["a"] ** 2), tf.reduce_mean(out["b"])])
-    loop = task_jacobian(tape, losses, shared, "loop")
-    jac = task_jacobian(tape, losses, shared, "jacobian")
+        scalars = [losses[0], losses[1]]
+    loop = task_jacobian(tape, scalars, shared)
+    jac = tf.concat([tf.reshape(j, [2, -1]) for j in tape.jacobian(losses, shared)], axis=1)
     assert loop.shape == (2, 3 * 4 + 4)
     np.testing.assert_allclose(np.asarray(loop), np.asarray(jac), rtol=1e-5, atol=1e-6)
     assert float(tf.norm(loop[0])) > 0 and float(tf.norm(loop[1])) > 0
@@ -466,8 +469,10 @@ def test_mgda_ub_step_equals_the_textbook_computation(tower):
     (d objective / d L_i) d L_i / d Z by a full Jacobian, weights = the min-norm point of their
     hull, shared variables get sum_i w_i (d objective / d L_i) d L_i / d shared, heads and the
     objective's variables the ordinary gradient of the objective. Task c is absent (weight 0)."""
-    from mtl_tf.gradients import MGDAUB, gradient_step, global_task_losses
+    from mtl_tf.losses import task_losses
+    from mtl_tf.methods import MGDAUB
     from mtl_tf.objectives import make_objective
+    from mtl_tf.training.step import train_step
     tasks = [Task("a", "regression"), Task("b", "regression"), Task("c", "regression"), Task("d", "regression")]
     keras.utils.set_random_seed(3)
     model = _ub_model(tasks, tower)
@@ -481,10 +486,10 @@ def test_mgda_ub_step_equals_the_textbook_computation(tower):
     rep_model = keras.Model(model.input, [shared_representation(model, tasks), model.output])
     with tf.GradientTape(persistent=True) as tape:
         z, out = rep_model(features, training=True)
-        losses, present, _ = global_task_losses(out, tasks, labels, masks)
+        losses, present, scalars = task_losses(out, tasks, labels, masks)
         total = objective(losses, present)
     scale = tape.gradient(total, losses)
-    rows = task_jacobian(tape, losses, [z], "loop") * scale[:, None]
+    rows = task_jacobian(tape, scalars, [z]) * scale[:, None]
     ids = np.flatnonzero(np.asarray(present))
     w = np.zeros(len(tasks), np.float32)
     w[ids] = np.asarray(gm().mgda_weights(tf.matmul(tf.gather(rows, ids), tf.gather(rows, ids), transpose_b=True)))
@@ -494,8 +499,8 @@ def test_mgda_ub_step_equals_the_textbook_computation(tower):
     assert w[2] == 0 and np.count_nonzero(w) >= 2, w
 
     method = MGDAUB(tasks, model)
-    gradient_step(model, keras.optimizers.SGD(learning_rate=1.0), objective, method, tasks,
-                  (features, labels, masks))
+    _, pairs = train_step(model, objective, method, tasks, (features, labels, masks))
+    keras.optimizers.SGD(learning_rate=1.0).apply_gradients(pairs)
     for v, b, g in zip(shared + rest, before, expected):
         np.testing.assert_allclose(b - v.numpy(), np.asarray(g), rtol=2e-4, atol=1e-6,
                                    err_msg=f"variable {v.name}")
@@ -541,11 +546,11 @@ def test_reference_solvers_run_under_xla_and_agree_with_the_uncompiled_math():
     come from XLA's stateless RNG, whose stream differs from the CPU kernel's: its update must be
     the sequential projections in the orders XLA draws."""
     import solutions.gradients as sol
-    from mtl_tf import gradients
+    from mtl_tf.methods import solvers as gradients
     for fn, sample, kwargs, args in [
-            (sol.mgda_weights, gradients._sample_gram, {"max_iterations": 250},
+            (sol.mgda_weights, gradients.sample_gram, {"max_iterations": 250},
              lambda g: (tf.matmul(g, g, transpose_b=True),)),
-            (sol.cagrad, gradients._sample_rows, {"c": 0.5}, lambda g: (g,))]:
+            (sol.cagrad, gradients.sample_rows, {"c": 0.5}, lambda g: (g,))]:
         solver = gradients.compiled_solver(fn, sample, **kwargs)
         assert solver.compiled, f"{fn.__name__} did not pass the XLA probe"
         plain = tf.function(lambda *a, fn=fn, kwargs=kwargs: fn(*a, **kwargs),
@@ -556,7 +561,7 @@ def test_reference_solvers_run_under_xla_and_agree_with_the_uncompiled_math():
             np.testing.assert_allclose(np.asarray(tf.nest.flatten(solver(*a))[0]),
                                        np.asarray(tf.nest.flatten(plain(*a))[0]), rtol=1e-4, atol=1e-5,
                                        err_msg=f"{fn.__name__}, K = {k}")
-    solver = gradients.compiled_solver(sol.pcgrad, gradients._sample_rows_and_seed)
+    solver = gradients.compiled_solver(sol.pcgrad, gradients.sample_rows_and_seed)
     assert solver.compiled, "pcgrad did not pass the XLA probe"
     seed = tf.constant([3, 4], tf.int64)
     for k in range(1, 5):
@@ -571,13 +576,13 @@ def test_reference_solvers_run_under_xla_and_agree_with_the_uncompiled_math():
 def test_a_solver_xla_would_recompile_every_step_runs_as_written(caplog):
     """Slicing at a computed index (x[i]) makes XLA bake the input in as a constant: the probe
     sees it, the solver runs uncompiled (same result) and the log says why."""
-    from mtl_tf import gradients
+    from mtl_tf.methods import solvers as gradients
 
     def indexing_solver(gram):
         best = tf.argmin(tf.linalg.diag_part(gram), output_type=tf.int32)
         return tf.one_hot(best, tf.shape(gram)[0]) * gram[best, best] / gram[best, best]
     with caplog.at_level("WARNING"):
-        solver = gradients.compiled_solver(indexing_solver, gradients._sample_gram)
+        solver = gradients.compiled_solver(indexing_solver, gradients.sample_gram)
     assert not solver.compiled
     assert "runs without XLA" in caplog.text and "tf.gather" in caplog.text, caplog.text
     gram = tf.constant([[2.0, 0.0], [0.0, 1.0]])

@@ -67,7 +67,7 @@ def _combo_objectives(tasks):
 
 
 def _combinations():
-    from mtl_tf.gradients import GRAD_METHODS
+    from mtl_tf.methods import METHODS as GRAD_METHODS
     combos = []
     for o in ("sum", "weighted", "minmax", "uncertainty", "dwa", "gradnorm"):
         for m in GRAD_METHODS:
@@ -83,11 +83,11 @@ def tiny_data():
 
 @pytest.mark.parametrize("objective,method", _combinations())
 def test_every_objective_and_grad_method_traces_once(tiny_data, objective, method, tmp_path):
-    from mtl_tf.gradients import make_grad_method
+    from mtl_tf.methods import make_method
     keras.utils.set_random_seed(0)
     model = build_model("shared_bottom", tiny_data.input_shape, tiny_data.tasks)
     obj = _combo_objectives(tiny_data.tasks)[objective]()
-    grad_method = make_grad_method(method, model, tiny_data.tasks, obj)
+    grad_method = make_method(method, tiny_data.tasks, model=model, objective=obj)
     # one task of two present per step for some objectives, both for the others
     config = TrainConfig(steps=6, batch_size=8, learning_rate=3e-3, eval_every=0, log_every=3,
                          run_dir=str(tmp_path), progress=False,
@@ -101,23 +101,23 @@ def test_every_objective_and_grad_method_traces_once(tiny_data, objective, metho
 
 
 def test_incompatible_combinations_are_refused():
-    from mtl_tf.gradients import make_grad_method
+    from mtl_tf.methods import make_method
     from mtl_tf.objectives import MinMaxObjective
     data = standardize(make_correlated_regression(num_examples=100, input_dim=4, seed=0))
     model = build_model("shared_bottom", data.input_shape, data.tasks)
     with pytest.raises(ValueError, match="--objective=minmax cannot be combined with --grad_method=pcgrad"):
-        make_grad_method("pcgrad", model, data.tasks, MinMaxObjective(data.tasks))
+        make_method("pcgrad", data.tasks, model=model, objective=MinMaxObjective(data.tasks))
 
 
 def test_grad_method_trains_joint_and_logs_its_weights(tmp_path):
-    from mtl_tf.gradients import make_grad_method
+    from mtl_tf.methods import make_method
     keras.utils.set_random_seed(0)
     data = standardize(make_correlated_regression(num_examples=3000, correlation=0.8, seed=0))
     model = build_model("shared_bottom", data.input_shape, data.tasks)
     obj = make_objective("uncertainty", data.tasks)
     config = TrainConfig(steps=200, batch_size=32, learning_rate=3e-3, eval_every=0, log_every=50,
                          run_dir=str(tmp_path), progress=False, data_mode="joint")
-    trainer = Trainer(model, data, obj, config, grad_method=make_grad_method("mgda", model, data.tasks, obj))
+    trainer = Trainer(model, data, obj, config, grad_method=make_method("mgda", data.tasks, model=model, objective=obj))
     results = trainer.fit()
     assert all(results["beats_baseline"].values()), results["tasks"]
     weights = trainer.grad_method.task_weights().numpy()
@@ -210,11 +210,11 @@ def test_trainer_uses_and_checkpoints_a_given_optimizer(tmp_path):
 def _run_state(tiny_data, objective, method, steps_per_call, tmp_path, steps=17):
     """Everything a run leaves behind (weights, objective / method / guard state, history) after
     ``steps`` steps at ``steps_per_call`` steps per compiled call."""
-    from mtl_tf.gradients import make_grad_method
+    from mtl_tf.methods import make_method
     keras.utils.set_random_seed(0)
     model = build_model("shared_bottom", tiny_data.input_shape, tiny_data.tasks)
     obj = _combo_objectives(tiny_data.tasks)[objective]()
-    grad_method = make_grad_method(method, model, tiny_data.tasks, obj, seed=3)
+    grad_method = make_method(method, tiny_data.tasks, model=model, objective=obj, seed=3)
     config = TrainConfig(steps=steps, batch_size=8, learning_rate=3e-3, eval_every=8, log_every=5,
                          checkpoint_every=0, run_dir=str(tmp_path), progress=False, tasks_per_step=1,
                          steps_per_call=steps_per_call)

@@ -1,9 +1,10 @@
 """The Trainer: compiled task-sampled step, periodic evaluation, summaries, checkpoints, resume.
 
 One loop serves every builder, objective, data mode and ``tf.distribute`` strategy: the step
-(the implementation's ``optimization.train_step`` on one device, ``mtl_tf.gradients.gradient_step``
-with a gradient method or more than one replica) turns a batch into the per-task loss vector and
-hands it to the objective. The trainer never branches on a builder's or objective's name.
+(``mtl_tf.training.step.train_step``, the same on one device and under a strategy) turns a batch
+into the per-task loss vector, hands it to the objective and the gradient method, and returns
+(gradient, variable) pairs that the Trainer applies behind the non-finite guard. The trainer never
+branches on a builder's or objective's name.
 
 The host touches the step's results only every ``log_every`` steps: running loss sums and the
 non-finite guard live in variables updated inside the step (``mtl_tf.training.guards``). On one
@@ -25,10 +26,7 @@ from typing import Optional
 import keras
 import numpy as np
 import tensorflow as tf
-from absl import flags
 
-from mtl_tf import impl
-from mtl_tf.gradients import gradient_step
 from mtl_tf.data import joint_dataset, task_sampled_dataset
 from mtl_tf.training import evaluation
 from mtl_tf.training.checkpointing import restore_latest
@@ -36,15 +34,11 @@ from mtl_tf.training.distribute import check_distributable, is_default
 from mtl_tf.training.evaluation import model_feature_keys
 from mtl_tf.training.guards import StepGuard
 from mtl_tf.training.progress import Progress
-
-
-flags.DEFINE_integer("steps_per_call", 50, "Steps per compiled call on one device (an in-graph loop; calls end at "
-                     "every log, evaluation and checkpoint step, so results do not depend on it). 1: one step per call.",
-                     lower_bound=1)
-
-
-class TrainingError(RuntimeError):
-    """Training cannot go on (e.g. a task's loss became non-finite)."""
+from mtl_tf.errors import TrainingError  # noqa: F401  (re-exported: mtl_tf.training.TrainingError)
+from mtl_tf.training.step import train_step
+from mtl_tf.contract import check_contract
+from mtl_tf.methods import make_method
+from mtl_tf.objectives import make_objective
 
 
 @dataclasses.dataclass
@@ -54,7 +48,7 @@ class TrainConfig:
     tasks_per_step: Optional[int] = None   # None: all tasks
     learning_rate: float = 1e-3
     seed: int = 0
-    eval_every: int = 500            # 0: evaluate only at the end
+    eval_every: int = 1000           # 0: evaluate only at the end (--eval_every's default too)
     log_every: int = 50
     data_mode: str = "task_sampled"  # or "joint"
     task_sampling: str = "uniform"   # or "proportional" (by labelled examples per task)
@@ -67,23 +61,54 @@ class TrainConfig:
 
 
 class Trainer:
-    """Train ``model`` on ``data`` with ``objective`` (and ``grad_method``, a
-    ``mtl_tf.gradients.GradientMethod`` or None for plain back-propagation of the objective).
+    """Train ``model`` on ``data`` with an objective and, optionally, a gradient method.
 
-    ``optimizer``: anything with ``apply_gradients(grads_and_vars)`` and ``build(variables)``
-    (default: Adam at ``config.learning_rate``); it is checkpointed. ``strategy``: a
-    ``tf.distribute.Strategy`` under whose scope model, objective, gradient method and optimizer
-    were created (default: no distribution).
+    The Python API (typed arguments; no flags involved)::
+
+        trainer = Trainer(model, data, objective="uncertainty", grad_method="pcgrad", steps=2000,
+                          batch_size=64, learning_rate=1e-3, run_dir="runs/mine")
+        results = trainer.fit()          # {"steps", "tasks": {task: {metric: value}}, ...}
+        trainer.evaluate("test")
+
+    * ``model``: a functional ``keras.Model`` that follows the model contract (inputs ``x`` and
+      ``task``, one output per task, task-specific layers named ``"<task>.<rest>"``); it is
+      checked first (``mtl_tf.contract``) and a clear ValueError says what is wrong.
+    * ``data``: a ``MultiTaskData`` (``mtl_tf.data``: a registered source, or your own arrays,
+      DataFrame or ``tf.data.Dataset``).
+    * ``objective``: a name (``mtl_tf.objectives.OBJECTIVES``) or an ``Objective``;
+      ``objective_options`` are its keyword options (e.g. ``{"task_weights": [1, 2]}`` for "weighted").
+    * ``grad_method``: None / "none", a name (``mtl_tf.methods.METHODS``) or a ``GradientMethod``;
+      ``method_options`` its options (e.g. ``{"c": 0.5}`` for "cagrad").
+    * ``config``: a ``TrainConfig``, or its fields as keyword arguments (``steps=...``).
+    * ``optimizer``: anything with ``apply_gradients(grads_and_vars)`` and ``build(variables)``
+      (default: Adam at ``learning_rate``); it is checkpointed. ``strategy``: a
+      ``tf.distribute.Strategy``; objects built from names are created under its scope (objects
+      passed in must have been).
 
     After ``fit``: ``trace_count`` is the number of times the step was traced
     (exactly 1 for a healthy run), ``history`` holds validation metrics over time.
     """
 
-    def __init__(self, model, data, objective, config: TrainConfig, grad_method=None, optimizer=None,
-                 strategy=None):
+    def __init__(self, model, data, objective="sum", config: Optional[TrainConfig] = None, grad_method=None,
+                 optimizer=None, strategy=None, *, objective_options=None, method_options=None, **config_fields):
+        if config is not None and config_fields:
+            raise ValueError(f"pass either config or its fields, not both (got {sorted(config_fields)}).")
+        if config is None:
+            unknown = sorted(set(config_fields) - {f.name for f in dataclasses.fields(TrainConfig)})
+            if unknown:
+                raise ValueError(f"Trainer got unknown option(s) {unknown}; TrainConfig has "
+                                 f"{[f.name for f in dataclasses.fields(TrainConfig)]}.")
+            config = TrainConfig(**config_fields)
+        self.strategy = strategy or tf.distribute.get_strategy()
+        check_contract(model, data.tasks)
+        with self.strategy.scope():
+            if isinstance(objective, str):
+                objective = make_objective(objective, data.tasks, **(objective_options or {}))
+            if isinstance(grad_method, str):
+                grad_method = make_method(grad_method, data.tasks, model=model, objective=objective, seed=config.seed,
+                                          **(method_options or {}))
         self.model, self.data, self.objective, self.config = model, data, objective, config
         self.grad_method = grad_method
-        self.strategy = strategy or tf.distribute.get_strategy()
         objective.check_model(model, data.tasks)
         check_distributable(self.strategy, objective, grad_method)
         if config.jit_compile and not is_default(self.strategy):
@@ -106,7 +131,6 @@ class Trainer:
         self.history = []
         self.resumed_from = 0    # the step fit() started from (0 unless it restored a checkpoint)
         self.restored = False
-        self._optimization = impl.module("optimization")
         if config.steps_per_call < 1:
             raise ValueError(f"steps_per_call must be >= 1, got {config.steps_per_call}.")
         self._train_step = tf.function(self._step, jit_compile=config.jit_compile or None)
@@ -116,13 +140,22 @@ class Trainer:
 
     def _step(self, batch):
         self.trace_count += 1  # Python side effect: runs only while tracing
-        pending = self.strategy.run(self._replica_step, args=(batch,))
-        if pending is not None:
-            # > 1 replica: apply (the optimizer all-reduces: a synchronization point) outside the replica
-            # function, under one tf.cond on the step's verdict (the same on every replica)
-            ok, grads = pending
-            tf.cond(self.strategy.experimental_local_results(ok)[0],
-                    lambda: self._apply_on_replicas(grads), lambda: tf.constant(False))
+        if is_default(self.strategy):
+            ok, pairs = self._replica_step(batch)
+            tf.cond(ok, lambda: self._apply(pairs), lambda: tf.constant(False))
+            return
+        # > 1 replica: the optimizer's all-reduce (a synchronization point) may not sit in a tf.cond
+        # inside the replica function; apply outside it, under one tf.cond on the step's verdict (the
+        # same on every replica)
+        variables = []   # of this trace: the variables that get a gradient, the same on every replica
+
+        def replica(b):
+            ok, pairs = self._replica_step(b)
+            variables[:] = [v for _, v in pairs]
+            return ok, [g for g, _ in pairs]
+        ok, grads = self.strategy.run(replica, args=(batch,))
+        tf.cond(self.strategy.experimental_local_results(ok)[0],
+                lambda: self._apply_on_replicas(grads, variables), lambda: tf.constant(False))
 
     def _steps(self, iterator, n):
         """Up to ``n`` (int64 scalar tensor) steps on batches drawn in graph from ``iterator``;
@@ -133,25 +166,23 @@ class Trainer:
             if stop and self.guard.bad_step != 0:
                 break
 
-    def _apply_on_replicas(self, grads):
-        variables = self._pending_variables
+    def _apply(self, pairs):
+        self.optimizer.apply_gradients(pairs)
+        return tf.constant(True)
+
+    def _apply_on_replicas(self, grads, variables):
         self.strategy.run(lambda g: self.optimizer.apply_gradients(zip(g, variables)), args=(grads,))
         return tf.constant(True)
 
     def _replica_step(self, batch):
+        """(verdict, pairs) of one step: ``step.train_step``, the guard's verdict and its record."""
         before = [v.read_value() for v in self._state]   # put back if the step is skipped
         self.objective.before_step(self.model, self.tasks, batch)
-        objective, optimizer = self.guard.watch(self.objective), self.guard.guard(self.optimizer)
-        if self.grad_method is None and self.strategy.num_replicas_in_sync == 1:
-            out = self._optimization.train_step(self.model, optimizer, objective, self.tasks, batch)
-        else:
-            out = gradient_step(self.model, optimizer, objective, self.grad_method, self.tasks, batch)
+        out, pairs = train_step(self.model, self.objective, self.grad_method, self.tasks, batch)
+        ok = self.guard.verdict(out, [g for g, _ in pairs])
         self.step.assign_add(1)
-        ok = self.guard.record(self.step, out, before, self._state)
-        if optimizer.pending is None:
-            return None
-        self._pending_variables = [v for _, v in optimizer.pending]
-        return ok, [g for g, _ in optimizer.pending]
+        self.guard.record(self.step, out, ok, before, self._state)
+        return ok, pairs
 
     def dataset(self, first_step: int = 0) -> tf.data.Dataset:
         """GLOBAL batches (``batch_size`` x tasks per step examples) of the training stream, from

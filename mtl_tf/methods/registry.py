@@ -1,0 +1,58 @@
+"""Every gradient method by name (``--grad_method``), with its constructor and options.
+
+``make_method(name, tasks, model=..., objective=..., seed=..., **options)`` is the one way to
+build one; ``METHODS[name]`` says what it is. The apps turn their flags into ``options``.
+"""
+
+import dataclasses
+from typing import Callable, Dict, Optional
+
+from mtl_tf.methods.cagrad import CAGrad
+from mtl_tf.methods.imtl import IMTL
+from mtl_tf.methods.mgda import MGDA, MGDAUB
+from mtl_tf.methods.pcgrad import PCGrad
+from mtl_tf.models import split_variables
+
+
+@dataclasses.dataclass(frozen=True)
+class Entry:
+    """A registered method: ``build(tasks, model, seed, **options)``, its options' defaults, one line of doc."""
+    build: Callable
+    options: Dict[str, object]
+    doc: str
+
+
+METHODS: Dict[str, Optional[Entry]] = {
+    "none": None,
+    "pcgrad": Entry(lambda tasks, model, seed: PCGrad(tasks, seed=seed), {}, "PCGrad: project away conflicts, sum"),
+    "mgda": Entry(lambda tasks, model, seed, max_iterations=250: MGDA(tasks, max_iterations),
+                  {"max_iterations": 250}, "MGDA: the exact min-norm point of the task gradients' hull"),
+    "mgda_ub": Entry(lambda tasks, model, seed, max_iterations=250: MGDAUB(tasks, model, max_iterations),
+                     {"max_iterations": 250}, "MGDA on the shared representation (one trunk backward pass)"),
+    "cagrad": Entry(lambda tasks, model, seed, c=0.5: CAGrad(tasks, c), {"c": 0.5},
+                    "CAGrad: the best worst-task direction within c ||g0|| of the mean gradient"),
+    "imtl": Entry(lambda tasks, model, seed: IMTL(tasks), {}, "IMTL-G: equal projections on unit task gradients"),
+}
+
+
+def make_method(name: str, tasks, *, model=None, objective=None, seed: int = 0, **options):
+    """The gradient method called ``name`` (None for "none"); ValueError, one line, if it cannot
+    work with ``objective`` or ``model`` or an option is unknown."""
+    if name not in METHODS:
+        raise ValueError(f"Unknown grad_method {name!r}; choose one of {sorted(METHODS)}.")
+    entry = METHODS[name]
+    if entry is None:
+        return None
+    unknown = sorted(set(options) - set(entry.options))
+    if unknown:
+        raise ValueError(f"--grad_method={name} has no option {', '.join(unknown)}; its options: "
+                         f"{sorted(entry.options) or 'none'}.")
+    if objective is not None and not getattr(objective, "combines_with_gradient_methods", True):
+        raise ValueError(f"--objective={objective.flag_name} cannot be combined with --grad_method={name}: "
+                         f"{objective.why_not_combinable}; use --grad_method=none.")
+    if model is not None and not split_variables(model, tasks)[0]:
+        raise ValueError(f"--grad_method={name} combines the tasks' gradients of the SHARED variables, and model "
+                         f"{model.name!r} has none (every variable belongs to one task); use --grad_method=none.")
+    method = entry.build(tasks, model, seed, **options)
+    method.name_in_registry = name
+    return method
