@@ -74,7 +74,8 @@ def make_main(prog: str, body: Callable) -> Callable:
     def main(argv):
         from mtl_tf.training import TrainingError
         if len(argv) > 1:
-            raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+            fail(prog, f"unexpected arguments: {' '.join(argv[1:])} (flags are --name=value; {prog} --help lists "
+                       "them)", 2)
         if not FLAGS["verbosity"].present and not (FLAGS.verbose or entry.verbose([])):
             logging.set_verbosity(logging.WARNING)  # SavedModel/checkpoint INFO lines drown the results
         try:

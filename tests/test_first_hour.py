@@ -96,6 +96,14 @@ def test_keyboard_interrupt_in_an_app_is_one_line_and_exit_130(capsys):
     assert e.value.code == 130 and err.count("\n") == 1 and err.startswith("mtl-x: interrupted"), err
 
 
+def test_unexpected_argument_is_one_line_and_exit_2(capsys):
+    with pytest.raises(SystemExit) as e:
+        cli.make_main("mtl-x", lambda fv: None)(["mtl-x", "steps=10"])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and err.count("\n") == 1, err
+    assert err.startswith("mtl-x: error: unexpected arguments: steps=10 (flags are --name=value"), err
+
+
 def test_interrupt_before_the_first_step_says_so(tmp_path, monkeypatch):
     from test_trainer import make_trainer
     trainer = make_trainer(100, run_dir=str(tmp_path))
