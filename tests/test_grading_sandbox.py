@@ -52,6 +52,7 @@ CASES = {
     "reads_hidden": SUMS,
     "exit_at_import": EVERYTHING,
     "resets_the_clock": SUMS,
+    "forges_finish": SUMS,
 }
 MAX_SECONDS = 60  # every hostile grading ends in bounded time (TIMEOUT per test, a few restarts)
 TIMEOUT = 3.0
