@@ -1,5 +1,7 @@
 """What every mtl_tf absl app shares: parse flags, quiet logs, one-line errors with exit codes.
 
+The apps (``mtl_tf.apps``) define the flags; this module defines none.
+
   exit 2: bad flags, bad data or a configuration that cannot work (a ``ValueError``), before training;
   exit 1: training failed (``TrainingError``), a file could not be written, or a graded function is
           still a TODO;
@@ -16,18 +18,10 @@ from typing import Callable, Optional
 from absl import app, flags, logging
 
 from mtl_tf import cli_help, entry
+from mtl_tf.errors import TrainingError, first_line  # noqa: F401  (first_line re-exported: mtl_tf.cli.first_line)
 
 FLAGS = flags.FLAGS
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-flags.DEFINE_bool("verbose", False, "Keep TensorFlow's start-up lines and absl's INFO log lines (also: "
-                  "MTL_TF_VERBOSE=1). Read from the command line itself, not from a --flagfile.")
-
-
-def first_line(error: BaseException, limit=200) -> str:
-    """The first line of ``error``'s message (its type's name if it has none), cut at ``limit`` characters."""
-    text = str(error).strip()
-    return text.splitlines()[0][:limit] if text else type(error).__name__
 
 
 def fail(prog: str, message: str, code: int):
@@ -72,11 +66,11 @@ def make_main(prog: str, body: Callable) -> Callable:
     """The absl ``main`` of ``prog``: runs ``body(FLAGS)`` (no positional arguments), exceptions as
     one line and an exit code."""
     def main(argv):
-        from mtl_tf.training import TrainingError
         if len(argv) > 1:
             fail(prog, f"unexpected arguments: {' '.join(argv[1:])} (flags are --name=value; {prog} --help lists "
                        "them)", 2)
-        if not FLAGS["verbosity"].present and not (FLAGS.verbose or entry.verbose([])):
+        verbose = "verbose" in FLAGS and FLAGS.verbose   # --verbose: defined by mtl_tf.apps.output_flags
+        if not FLAGS["verbosity"].present and not (verbose or entry.verbose([])):
             logging.set_verbosity(logging.WARNING)  # SavedModel/checkpoint INFO lines drown the results
         try:
             body(FLAGS)

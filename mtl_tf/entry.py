@@ -90,22 +90,22 @@ def _run(module: str, prog: str, strip_verbose: bool = False):
 
 def train():
     """``mtl-train``."""
-    return _run("mtl_tf.train", "mtl-train")
+    return _run("mtl_tf.apps.train", "mtl-train")
 
 
 def data():
     """``mtl-data``."""
-    return _run("mtl_tf.data.describe", "mtl-data")
+    return _run("mtl_tf.apps.data", "mtl-data")
 
 
 def transfer():
     """``mtl-transfer``."""
-    return _run("mtl_tf.transfer_experiment", "mtl-transfer")
+    return _run("mtl_tf.apps.transfer", "mtl-transfer")
 
 
 def report():
     """``mtl-report``."""
-    return _run("mtl_tf.report.cli", "mtl-report")
+    return _run("mtl_tf.apps.report", "mtl-report")
 
 
 def assign():

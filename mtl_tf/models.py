@@ -20,73 +20,34 @@ from typing import Callable, Dict, List, Sequence, Tuple
 
 import keras
 import numpy as np
-from absl import flags
 
-from mtl_tf import impl, ranking
+from mtl_tf import impl
+from mtl_tf.options import resolve
 
 SEPARATOR = "."
 
-flags.DEFINE_list("hidden_units", ["64", "64"],
-                  "Widths of the shared (or per-task) hidden layers, comma separated.")
-flags.DEFINE_list("tower_units", ["32"],
-                  "Widths of each task's tower (head) hidden layers, comma separated; "
-                  "empty for a linear head.")
-
-
-def _positive_int_list(values):
-    try:
-        return all(int(v) > 0 for v in values)
-    except ValueError:
-        return False
-
-
-# Builder flags; each lists the --model values that read it (see BUILDERS and the builders' docstrings).
-flags.DEFINE_enum("backbone", "mlp", ["mlp", "conv"],
-                  "Feature extractor: mlp (vectors; multi-axis features are flattened) or conv (a small conv "
-                  "stem for images [H, W, C], shared or per task like the rest of the builder). All builders "
-                  "except shared_bottom.")
-flags.DEFINE_list("conv_filters", ["16", "32"], "Filters of the conv stem's 3x3 layers (--backbone=conv).")
-flags.DEFINE_enum("task_descriptor", "onehot", ["onehot", "embedding", "metadata"],
-                  "z_i for the conditioned builders (concat, additive, multiplicative, film): the one-hot task "
-                  "index, a learned task embedding of --descriptor_dim, or a fixed per-task metadata matrix "
-                  "[T, --descriptor_dim] (seeded random rows summing to 1 when the data supplies none).")
-flags.DEFINE_integer("descriptor_dim", 8, "Width m of the task embedding / default metadata.", lower_bound=1)
-flags.DEFINE_integer("num_experts", 4, "mmoe: number of shared experts; cgc/ple: shared experts per level.",
-                     lower_bound=1)
-flags.DEFINE_integer("num_task_experts", 1, "cgc/ple: task-specific experts per task and level.", lower_bound=1)
-flags.DEFINE_integer("num_levels", 2, "ple: number of extraction levels (1 = cgc).", lower_bound=1)
-flags.DEFINE_list("expert_units", ["32"], "mmoe/cgc/ple: widths of each expert's hidden layers.")
-flags.DEFINE_float("gate_dropout", 0.0, "mmoe/cgc/ple: probability of dropping an expert from a gate during "
-                   "training (the rest are renormalised).", lower_bound=0.0, upper_bound=0.99)
-flags.DEFINE_float("soft_sharing_weight", 1e-3, "soft_sharing: lambda of lambda * sum_{t<t'} ||theta_t - "
-                   "theta_t'||^2 over the task columns' hidden layers.", lower_bound=0.0)
-flags.DEFINE_list("cross_stitch_init", ["0.9", "0.1"], "cross_stitch, sluice: initial (alpha_same, alpha_other); "
-                  "(1, 0) starts as independent networks.")
-flags.DEFINE_integer("num_subspaces", 2, "sluice: subspaces per layer (hidden widths must be divisible by it).",
-                     lower_bound=1)
-flags.DEFINE_float("sluice_orthogonality", 0.0, "sluice: weight of the penalty keeping a column's subspaces "
-                   "orthogonal.", lower_bound=0.0)
-flags.DEFINE_float("relation_weight", 1e-3, "deep_relation: weight of the matrix-normal prior "
-                   "tr(W Omega^-1 W^T) on the task towers.", lower_bound=0.0)
-
-
-def _float_pair(values):
-    try:
-        return len(values) == 2 and all(float(v) >= 0 for v in values)
-    except ValueError:
-        return False
-
-
-flags.register_validator("cross_stitch_init", _float_pair,
-                         message="--cross_stitch_init must be two non-negative numbers: alpha_same,alpha_other.")
-flags.register_validator("conv_filters", _positive_int_list,
-                         message="--conv_filters must be a comma-separated list of positive integers.")
-flags.register_validator("expert_units", _positive_int_list,
-                         message="--expert_units must be a comma-separated list of positive integers.")
-flags.register_validator("hidden_units", _positive_int_list,
-                         message="--hidden_units must be a comma-separated list of positive integers.")
-flags.register_validator("tower_units", _positive_int_list,
-                         message="--tower_units must be a comma-separated list of positive integers.")
+# The builders' keyword options and their defaults (lists as comma-separated flags give them: strings of
+# numbers). Each ``Builder`` reads the ones its ``hparams`` names; see the builders' docstrings.
+OPTIONS = {
+    "hidden_units": ["64", "64"],          # widths of the shared (or per-task) hidden layers
+    "tower_units": ["32"],                 # widths of each task's tower (head) hidden layers; [] = linear head
+    "backbone": "mlp",                     # mlp | conv (a small conv stem for images)
+    "conv_filters": ["16", "32"],          # filters of the conv stem's 3x3 layers
+    "task_descriptor": "onehot",           # z_i of the conditioned builders: onehot | embedding | metadata
+    "descriptor_dim": 8,                   # width of the task embedding / default metadata
+    "num_experts": 4,                      # mmoe: shared experts; cgc/ple: shared experts per level
+    "num_task_experts": 1,                 # cgc/ple: task-specific experts per task and level
+    "num_levels": 2,                       # ple: extraction levels
+    "expert_units": ["32"],                # mmoe/cgc/ple: widths of each expert's hidden layers
+    "gate_dropout": 0.0,                   # mmoe/cgc/ple: probability of dropping an expert from a gate
+    "soft_sharing_weight": 1e-3,           # soft_sharing: lambda of the ||theta_t - theta_t'||^2 penalty
+    "cross_stitch_init": ["0.9", "0.1"],   # cross_stitch, sluice: initial (alpha_same, alpha_other)
+    "num_subspaces": 2,                    # sluice: subspaces per layer
+    "sluice_orthogonality": 0.0,           # sluice: weight of the subspace-orthogonality penalty
+    "relation_weight": 1e-3,               # deep_relation: weight of the matrix-normal prior
+}
+BACKBONES = ("mlp", "conv")
+TASK_DESCRIPTORS = ("onehot", "embedding", "metadata")
 
 
 def model_inputs(input_shape: Sequence[int]) -> Dict[str, keras.KerasTensor]:
@@ -156,10 +117,11 @@ def check_model_contract(model, tasks, input_shape, batch_size: int = 3) -> None
 
 @dataclasses.dataclass(frozen=True)
 class Builder:
-    """A ``--model`` value: which graded function builds it and which flags it takes."""
+    """A ``--model`` value: which graded function builds it and its keyword arguments, made from the
+    options namespace (every name of ``OPTIONS``) by ``hparams``."""
     function: str                      # name in the implementation's ``module``
     doc: str
-    hparams: Callable[[flags.FlagValues], dict]
+    hparams: Callable[[object], dict]
     module: str = "architectures"      # graded module holding ``function``
 
 
@@ -234,19 +196,17 @@ BUILDERS: Dict[str, Builder] = {
 }
 
 
-def build_model(name: str, input_shape, tasks, flag_values=None) -> keras.Model:
-    """Build the ``--model`` called ``name`` for ``tasks`` and check the contract.
+def build_model(name: str, input_shape, tasks, values=None, **options) -> keras.Model:
+    """Build the registered model ``name`` for ``tasks`` and check the contract.
 
-    With ``--position_tower`` the checked model is wrapped by ``mtl_tf.ranking.with_position_tower``
-    (extra inputs ``position`` and ``device``; serve ``ranking.serving_model`` of it).
+    ``options``: keywords of ``OPTIONS`` (e.g. ``build_model("mmoe", (10,), tasks, num_experts=8)``);
+    any other is read from ``values``'s attributes (the apps pass their parsed flags), else its
+    default. A shallow position tower is added by ``mtl_tf.ranking.build_model``.
     """
     if name not in BUILDERS:
         raise ValueError(f"Unknown model {name!r}; choose one of {sorted(BUILDERS)}.")
     spec = BUILDERS[name]
-    fv = flag_values if flag_values is not None else flags.FLAGS
     fn = getattr(impl.module(spec.module), spec.function)
-    model = fn(tuple(input_shape), list(tasks), **spec.hparams(fv))
+    model = fn(tuple(input_shape), list(tasks), **spec.hparams(resolve(OPTIONS, values, options, "model option")))
     check_model_contract(model, tasks, input_shape)
-    if getattr(fv, "position_tower", False):
-        model = ranking.with_position_tower_from_flags(model, tasks, fv)
     return model

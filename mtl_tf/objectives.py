@@ -5,27 +5,21 @@ train step. The graded math lives in the implementation's ``objectives`` module 
 functions of tensors; this module owns any state (trainable variables, loss history, GradNorm's
 weights) as tf.Module variables, so the Trainer's checkpoint (``objective=``) saves it, and maps
 each ``--objective`` name to its class -- the only place that does.
+
+Each class declares its keyword options as ``options = {option name: constructor parameter}``
+(the option names are the flags': ``--minmax_temperature`` -> ``MinMaxObjective(temperature=)``);
+``make_objective(name, tasks, **options)`` passes them on, so no code repeats the names, and
+``option_defaults()`` gives every option's default (the constructors' keyword defaults).
 """
 
 from typing import Dict
 
 import tensorflow as tf
-from absl import flags
 
-from mtl_tf.gradients import graded, task_losses
+from mtl_tf.impl import graded
+from mtl_tf.losses import task_losses
 from mtl_tf.models import split_variables
-
-flags.DEFINE_list("task_weights", [], "--objective=weighted: one non-negative weight per task, comma separated, "
-                  "in the dataset's task order.")
-flags.DEFINE_float("minmax_temperature", 0.0, "--objective=minmax: 0 for the hard max over tasks, tau > 0 for "
-                   "the smooth tau*logsumexp(L/tau).", lower_bound=0.0)
-flags.DEFINE_float("dwa_temperature", 2.0, "--objective=dwa: softmax temperature tau (> 0).")
-flags.register_validator("dwa_temperature", lambda v: v > 0, message="--dwa_temperature must be > 0.")
-flags.DEFINE_integer("dwa_epoch_steps", 100, "--objective=dwa: steps per 'epoch' of loss averaging.",
-                     lower_bound=1)
-flags.DEFINE_float("gradnorm_alpha", 1.5, "--objective=gradnorm: asymmetry alpha (>= 0).", lower_bound=0.0)
-flags.DEFINE_float("gradnorm_lr", 0.025, "--objective=gradnorm: learning rate of the task weights (> 0).")
-flags.register_validator("gradnorm_lr", lambda v: v > 0, message="--gradnorm_lr must be > 0.")
+from mtl_tf.options import parameter_default, resolve
 
 
 def _graded():
@@ -42,6 +36,7 @@ class Objective(tf.Module):
     already set the gradient balance themselves."""
 
     flag_name = None
+    options: Dict[str, str] = {}   # option name -> constructor parameter
     combines_with_gradient_methods = True
     why_not_combinable = ""
 
@@ -79,9 +74,14 @@ class WeightedObjective(Objective):
     """sum_i w_i L_i with fixed weights (``--task_weights``)."""
 
     flag_name = "weighted"
+    options = {"task_weights": "weights"}
 
-    def __init__(self, tasks, weights, name=None):
+    def __init__(self, tasks, weights=(), name=None):
         super().__init__(tasks, name=name)
+        try:
+            weights = [float(w) for w in weights]
+        except ValueError:
+            raise ValueError(f"--task_weights must be numbers, got {','.join(map(str, weights))}.") from None
         if len(weights) != len(self.tasks):
             raise ValueError(f"--task_weights has {len(weights)} value(s) but the data has {len(self.tasks)} tasks "
                              f"({', '.join(t.name for t in self.tasks)}); give one weight per task.")
@@ -100,6 +100,7 @@ class MinMaxObjective(Objective):
     """The worst present task's loss (hard max, or smooth with ``--minmax_temperature`` > 0)."""
 
     flag_name = "minmax"
+    options = {"minmax_temperature": "temperature"}
     combines_with_gradient_methods = False
     why_not_combinable = "min-max trains only the worst task each step, so the other tasks' gradients are zero"
 
@@ -151,6 +152,7 @@ class DWAObjective(Objective):
     """
 
     flag_name = "dwa"
+    options = {"dwa_temperature": "temperature", "dwa_epoch_steps": "epoch_steps"}
 
     def __init__(self, tasks, temperature: float = 2.0, epoch_steps: int = 100, name=None):
         super().__init__(tasks, name=name)
@@ -205,6 +207,7 @@ class GradNormObjective(Objective):
     """
 
     flag_name = "gradnorm"
+    options = {"gradnorm_alpha": "alpha", "gradnorm_lr": "lr"}
     combines_with_gradient_methods = False
     why_not_combinable = "GradNorm balances the task gradients itself through its weights"
 
@@ -229,7 +232,7 @@ class GradNormObjective(Objective):
         features, labels, masks = batch
         kernel = last_shared_kernel(split_variables(model, tasks)[0])
         with tf.GradientTape(persistent=True) as tape:
-            losses, present = task_losses(model(features, training=True), tasks, labels, masks)
+            losses, present, _ = task_losses(model(features, training=True), tasks, labels, masks)
         norms = tf.stack([_norm(tape.gradient(losses, kernel, output_gradients=tf.one_hot(i, len(tasks))))
                           for i in range(len(tasks))])
         del tape
@@ -269,21 +272,24 @@ OBJECTIVES: Dict[str, type] = {c.flag_name: c for c in (SumObjective, WeightedOb
                                                           UncertaintyObjective, DWAObjective, GradNormObjective)}
 
 
-def make_objective(name: str, tasks, flag_values=None) -> Objective:
-    """The ``--objective`` called ``name`` for ``tasks``; ValueError (one line) on bad settings."""
+def option_defaults() -> dict:
+    """{option name: default} of every objective's options (its constructor's keyword default)."""
+    return {option: parameter_default(cls, parameter)
+            for cls in OBJECTIVES.values() for option, parameter in cls.options.items()}
+
+
+def make_objective(name: str, tasks, values=None, **options) -> Objective:
+    """The objective called ``name`` for ``tasks``; ValueError (one line) on bad settings.
+
+    ``options``: the class's ``options`` (e.g. ``make_objective("minmax", tasks, minmax_temperature=0.1)``);
+    any not given is read from ``values``'s attributes, else the constructor's default."""
     if name not in OBJECTIVES:
         raise ValueError(f"Unknown objective {name!r}; choose one of {sorted(OBJECTIVES)}.")
-    fv = flag_values if flag_values is not None else flags.FLAGS
-    if name == "weighted":
-        try:
-            weights = [float(w) for w in fv.task_weights]
-        except ValueError:
-            raise ValueError(f"--task_weights must be numbers, got {','.join(fv.task_weights)}.") from None
-        return WeightedObjective(tasks, weights)
-    if name == "minmax":
-        return MinMaxObjective(tasks, fv.minmax_temperature)
-    if name == "dwa":
-        return DWAObjective(tasks, fv.dwa_temperature, fv.dwa_epoch_steps)
-    if name == "gradnorm":
-        return GradNormObjective(tasks, fv.gradnorm_alpha, fv.gradnorm_lr)
-    return OBJECTIVES[name](tasks)
+    cls = OBJECTIVES[name]
+    defaults = option_defaults()
+    unknown = sorted(set(options) - set(defaults))
+    if unknown:
+        raise TypeError(f"unknown objective option(s) {unknown}; the known ones are {sorted(defaults)}.")
+    chosen = resolve({k: defaults[k] for k in cls.options}, values,
+                     {k: v for k, v in options.items() if k in cls.options}, "objective option")
+    return cls(tasks, **{parameter: getattr(chosen, option) for option, parameter in cls.options.items()})

@@ -31,39 +31,11 @@ from typing import Dict, Optional, Sequence
 
 import keras
 import numpy as np
-from absl import flags
 
 from mtl_tf import impl
 from mtl_tf.layers import MissingPositions, PositionBiasTower
+from mtl_tf.options import parameter_default, resolve
 
-flags.DEFINE_bool("position_tower", False, "Add a shallow tower on (position, device) whose bias logit is added to "
-                  "the --position_bias_task logit in training; serving treats position as missing. The data "
-                  "must have 'position' and 'device' features (--dataset=recommendation).")
-flags.DEFINE_float("position_dropout", 0.1, "Shallow tower: probability of hiding an example's position during "
-                   "training (teaches the tower the 'missing' position used at serving).",
-                   lower_bound=0.0, upper_bound=1.0)
-flags.DEFINE_integer("position_buckets", 20, "Shallow tower: positions 1..N get their own embedding (larger ones "
-                     "share the last).", lower_bound=1)
-flags.DEFINE_integer("device_buckets", 4, "Shallow tower: number of device ids (larger ids share the last).",
-                     lower_bound=1)
-flags.DEFINE_integer("position_tower_units", 8, "Shallow tower: width of its one hidden layer.", lower_bound=1)
-flags.DEFINE_string("position_bias_task", "click", "Shallow tower: the (binary) task whose logit gets the bias.")
-flags.DEFINE_list("score_weights", [], "Ranking score: one non-negative weight per task, in the data's task order "
-                  "(empty: 1 for every task).")
-flags.DEFINE_enum("score_combine", "sum", ["sum", "product"], "Ranking score: weighted sum of the task "
-                  "predictions, or weighted product (prod p_t ** w_t); predictions are mapped into (0, 1) first.")
-flags.DEFINE_integer("ndcg_k", 5, "Ranking evaluation: NDCG cut-off k.", lower_bound=1)
-
-
-def _non_negative_floats(values):
-    try:
-        return all(float(v) >= 0 and math.isfinite(float(v)) for v in values)
-    except ValueError:
-        return False
-
-
-flags.register_validator("score_weights", _non_negative_floats,
-                         message="--score_weights must be comma-separated non-negative numbers, one per task.")
 
 TRUTHS = ("relevance", "satisfaction")
 
@@ -100,10 +72,37 @@ def with_position_tower(model: keras.Model, tasks, bias_task: str = "click", num
     return keras.Model(inputs=inputs, outputs=outputs, name=f"{model.name}_position_tower")
 
 
-def with_position_tower_from_flags(model: keras.Model, tasks, fv) -> keras.Model:
-    """``with_position_tower`` configured by the ``--position_*`` flags (seeded by ``--seed``)."""
-    return with_position_tower(model, tasks, fv.position_bias_task, fv.position_buckets, fv.device_buckets,
-                               fv.position_tower_units, fv.position_dropout, seed=getattr(fv, "seed", None))
+# The options of the tower (``build_model``) and of the ranking evaluation (``evaluate_ranking_from_flags``),
+# with their defaults: the keyword defaults of ``with_position_tower`` and ``evaluate_ranking``.
+TOWER_OPTIONS = {"position_tower": False,
+                 "position_bias_task": parameter_default(with_position_tower, "bias_task"),
+                 "position_buckets": parameter_default(with_position_tower, "num_positions"),
+                 "device_buckets": parameter_default(with_position_tower, "num_devices"),
+                 "position_tower_units": parameter_default(with_position_tower, "units"),
+                 "position_dropout": parameter_default(with_position_tower, "dropout"),
+                 "seed": None}
+SCORE_COMBINES = ("sum", "product")
+
+
+def with_position_tower_from_flags(model: keras.Model, tasks, values=None, **options) -> keras.Model:
+    """``with_position_tower`` configured by ``TOWER_OPTIONS`` (keywords, else ``values``'s attributes:
+    the ``--position_*`` flags; seeded by ``seed``)."""
+    o = resolve(TOWER_OPTIONS, values, options, "position-tower option")
+    return with_position_tower(model, tasks, o.position_bias_task, o.position_buckets, o.device_buckets,
+                               o.position_tower_units, o.position_dropout, seed=o.seed)
+
+
+def build_model(name: str, input_shape, tasks, values=None, **options) -> keras.Model:
+    """``mtl_tf.models.build_model``, wrapped by ``with_position_tower`` when ``position_tower`` is true
+    (extra inputs ``position`` and ``device``; serve ``serving_model`` of it). ``options``: those of
+    ``mtl_tf.models.OPTIONS`` and ``TOWER_OPTIONS``; the rest from ``values``'s attributes."""
+    from mtl_tf.models import OPTIONS, build_model as build_contract_model
+    model = build_contract_model(name, input_shape, tasks, values,
+                                 **{k: v for k, v in options.items() if k in OPTIONS})
+    tower = {k: v for k, v in options.items() if k not in OPTIONS}
+    if resolve(TOWER_OPTIONS, values, tower, "position-tower option").position_tower:
+        model = with_position_tower_from_flags(model, tasks, values, **tower)
+    return model
 
 
 def position_tower(model: keras.Model) -> Optional[PositionBiasTower]:
@@ -221,9 +220,15 @@ def evaluate_ranking(model: keras.Model, tasks, split, weights=None, combine: st
     return results
 
 
-def evaluate_ranking_from_flags(model: keras.Model, tasks, split, fv) -> dict:
-    """``evaluate_ranking`` with ``--score_weights``, ``--score_combine``, ``--ndcg_k``."""
-    return evaluate_ranking(model, tasks, split, fv.score_weights, fv.score_combine, fv.ndcg_k)
+SCORE_OPTIONS = {"score_weights": [], "score_combine": parameter_default(evaluate_ranking, "combine"),
+                 "ndcg_k": parameter_default(evaluate_ranking, "k")}
+
+
+def evaluate_ranking_from_flags(model: keras.Model, tasks, split, values=None, **options) -> dict:
+    """``evaluate_ranking`` with ``SCORE_OPTIONS`` (keywords, else ``values``'s attributes: ``--score_weights``,
+    ``--score_combine``, ``--ndcg_k``)."""
+    o = resolve(SCORE_OPTIONS, values, options, "ranking option")
+    return evaluate_ranking(model, tasks, split, o.score_weights, o.score_combine, o.ndcg_k)
 
 
 def format_ranking(results: dict) -> str:

@@ -1,6 +1,6 @@
 """Transfer learning in the framework: target-task data, loading a pre-trained run, fine-tuning.
 
-Flags (defined here, read by mtl-train's hook and by ``mtl-transfer``):
+Options (``OPTIONS``; the apps' flags of the same names, read by mtl-train and by ``mtl-transfer``):
 
 * ``--target_task=NAME``: the task to transfer to; ``--target_examples=N`` keeps only N of its
   training labels (masks off the rest; validation and test are untouched);
@@ -25,34 +25,27 @@ from typing import List, Optional, Tuple
 import keras
 import numpy as np
 import tensorflow as tf
-from absl import flags
 
 from mtl_tf import impl
 from mtl_tf.data.base import MultiTaskData, Split
+from mtl_tf.errors import TransferError  # noqa: F401  (re-exported: mtl_tf.transfer.TransferError)
+from mtl_tf.options import resolve
 
-flags.DEFINE_string("target_task", None, "Transfer: the target task (a task name of --dataset).")
-flags.DEFINE_integer("target_examples", 0, "Transfer: keep only this many of the target task's training labels "
-                     "(masks off the rest; 0 keeps all).", lower_bound=0)
-flags.DEFINE_bool("exclude_target", False, "Transfer: train without the target task (pre-training on the "
-                  "related tasks; needs --target_task).")
-flags.DEFINE_string("init_from", None, "Transfer: fine-tune on --target_task from the pre-trained run RUN_DIR "
-                    "(its checkpoints/); the architecture flags must match the pre-training run's.")
-flags.DEFINE_enum("finetune", "full", ["head", "full", "gradual"], "Transfer (--init_from): head: train only the "
-                  "new head, trunk frozen; full: train everything; gradual: head for --finetune_head_steps, "
-                  "then everything.")
-flags.DEFINE_integer("finetune_head_steps", 200, "--finetune=gradual: steps training only the head before the "
-                     "trunk is unfrozen.", lower_bound=0)
-flags.DEFINE_float("trunk_lr_scale", 0.1, "Transfer: the trunk's learning rate is --learning_rate times this "
-                   "(a separate Adam; 0 < scale).")
-flags.register_validator("trunk_lr_scale", lambda v: v > 0, message="--trunk_lr_scale must be > 0.")
 
 
 _SHAPE_ERROR = re.compile(r"incompatible tensor with shape (?P<ckpt>\([^)]*\)) when attempting to restore "
                           r"variable with shape (?P<model>\([^)]*\)) and name (?P<name>[^\s:]+)")
 
 
-class TransferError(ValueError):
-    """A transfer configuration or pre-trained run that cannot work (one line)."""
+FINETUNE_MODES = ("head", "full", "gradual")
+# The options ``prepare``, ``pretrained_model`` and ``finetune`` read (keywords, or attributes of ``values``:
+# the apps' parsed flags), with their defaults; ``seed`` chooses the kept target labels.
+OPTIONS = {"target_task": None, "target_examples": 0, "exclude_target": False, "init_from": None,
+           "finetune": "full", "finetune_head_steps": 200, "trunk_lr_scale": 0.1, "seed": 0}
+
+
+def _options(values, options) -> "object":
+    return resolve(OPTIONS, values, options, "transfer option")
 
 
 def _graded():
@@ -108,12 +101,14 @@ def select_tasks(data: MultiTaskData, names) -> MultiTaskData:
                          keep(data.test, False), data.description)
 
 
-def prepare(data: MultiTaskData, fv) -> Tuple[MultiTaskData, list]:
+def prepare(data: MultiTaskData, values=None, **options) -> Tuple[MultiTaskData, list]:
     """Apply the transfer data flags; returns (the data to train on, the source tasks).
 
     The source tasks (every task but the target) are what a pre-trained model was trained on.
     Without ``--target_task`` the data is returned as is (and the source tasks are all tasks).
+    ``options``: those of ``OPTIONS`` (else ``values``'s attributes).
     """
+    fv = _options(values, options)
     if not fv.target_task:
         if fv.target_examples or fv.exclude_target or fv.init_from:
             raise TransferError("--target_examples, --exclude_target and --init_from need --target_task.")
@@ -235,9 +230,11 @@ def pretrained_model(fv, data: MultiTaskData, source_tasks, run_dir: Optional[st
     restored from ``run_dir`` (default ``--init_from``), its trunk kept, a new head for
     ``--target_task`` (graded ``reuse_trunk``, tower ``--tower_units``).
 
-    ``data`` is the prepared target data (only the target task).
+    ``data`` is the prepared target data (only the target task). ``fv``: an object with the
+    attributes ``model``, the builder options (``mtl_tf.models.OPTIONS``), ``target_task`` and
+    ``init_from`` (the apps pass their parsed flags).
     """
-    from mtl_tf.models import build_model
+    from mtl_tf.ranking import build_model
     source = build_model(fv.model, data.input_shape, source_tasks, fv)
     restore_model(source, run_dir or fv.init_from, fv)
     target = find_task(data, fv.target_task)
@@ -292,15 +289,17 @@ class TwoRateAdam(tf.Module):
             self.head.apply_gradients(head)
 
 
-def finetune(model, data, objective, config, fv, grad_method=None, trainer_cls=None, **trainer_kwargs) -> dict:
+def finetune(model, data, objective, config, values=None, grad_method=None, trainer_cls=None, **trainer_kwargs) -> dict:
     """Fine-tune ``model`` (from ``pretrained_model``) on ``data`` per ``--finetune``.
 
     Runs the graded ``finetune_phases(--finetune, config.steps, --finetune_head_steps)``, each as
     its own Trainer (frozen trunk: ``set_trunk_trainable``). The last phase writes to
     ``config.run_dir``; an earlier one to ``run_dir/phase_<i>_<name>``. Returns the last phase's
     results with ``"phases": [{"name", "steps", "trunk_trainable", "traces"}, ...]``.
-    ``trainer_kwargs`` (e.g. ``strategy=``) go to every phase's Trainer.
+    ``values``: an object with the attributes ``finetune``, ``finetune_head_steps``, ``trunk_lr_scale``
+    (defaults: ``OPTIONS``). ``trainer_kwargs`` (e.g. ``strategy=``) go to every phase's Trainer.
     """
+    fv = _options(values, {})
     import dataclasses
     from mtl_tf.training import Trainer
     trainer_cls = trainer_cls or Trainer

@@ -41,7 +41,7 @@ def test_mtl_data_command_line(mtl_data_describe):
 @pytest.mark.parametrize("argv, words", [(["describe", "nope"], "unknown dataset 'nope'"),
                                          (["show"], "usage: mtl-data list")])
 def test_mtl_data_bad_use_is_one_line(argv, words, capsys):
-    from mtl_tf.data.describe import main
+    from mtl_tf.apps.data import main
     with pytest.raises(SystemExit) as e:
         main(["mtl-data", *argv])
     err = capsys.readouterr().err

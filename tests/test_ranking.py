@@ -7,6 +7,7 @@ import math
 import keras
 import numpy as np
 import pytest
+from absl import flags
 from absl.testing import flagsaver
 
 from conftest import describe
@@ -220,11 +221,12 @@ def test_wrapper_refuses_a_task_that_is_not_binary_or_absent():
 def test_build_model_applies_the_tower_from_flags():
     with flagsaver.flagsaver(position_tower=True, position_dropout=0.25, hidden_units=["8"], tower_units=["4"],
                              num_experts=2, expert_units=["4"], gate_dropout=0.1):
-        model = build_model("mmoe_shared", (D,), TASKS)
+        model = ranking.build_model("mmoe_shared", (D,), TASKS, flags.FLAGS)
     tower = ranking.position_tower(model)
     assert tower is not None and tower.dropout == 0.25 and tower.name == "click.position_tower"
     with flagsaver.flagsaver(position_tower=False, hidden_units=["8"], tower_units=["4"]):
-        assert ranking.position_tower(build_model("shared_bottom", (D,), TASKS)) is None
+        assert ranking.position_tower(ranking.build_model("shared_bottom", (D,), TASKS, flags.FLAGS)) is None
+    assert ranking.position_tower(build_model("shared_bottom", (D,), TASKS)) is None  # the contract model alone
 
 
 def test_the_tower_absorbs_the_position_bias_of_the_log():
@@ -314,7 +316,7 @@ def test_ranking_flag_files_parse_and_build(name):
         assert fv.ranker_view == "features" and (fv.logging_bias == 0) == ("control" in name), fv.logging_bias
         data = make_recommendation(num_examples=200, num_users=20, num_videos=50, seed=fv.seed)
         assert len(ranking.score_weights(fv.score_weights, data.tasks)) == len(data.tasks)
-        model = build_model(fv.model, data.input_shape, data.tasks, fv)
+        model = ranking.build_model(fv.model, data.input_shape, data.tasks, fv)
         assert (ranking.position_tower(model) is not None) == fv.position_tower
 
 

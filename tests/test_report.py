@@ -244,7 +244,7 @@ def test_every_claim_flag_file_and_override_is_a_valid_mtl_train_flag():
 
 
 def test_fitgap_rebuilds_the_runs_flag_values_from_flags_txt(tmp_path):
-    from mtl_tf.report.fitgap import _flag_values
+    from mtl_tf.apps.fitgap import _flag_values
     path = tmp_path / "flags.txt"
     path.write_text("--dataset=families\n--relatedness=-0.5\n--hidden_units=8,8\n--nostandardize_labels\n"
                     "--seed=3\n")

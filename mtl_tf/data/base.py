@@ -21,11 +21,8 @@ RESERVED_FEATURES = ("task",)  # added by the pipelines
 
 import numpy as np
 
+from mtl_tf.errors import DataError  # noqa: F401  (re-exported: mtl_tf.data.DataError)
 from mtl_tf.tasks import Task, check_task_names
-
-
-class DataError(ValueError):
-    """Bad data, reported before any training, naming the task at fault."""
 
 
 @dataclasses.dataclass

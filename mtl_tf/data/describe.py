@@ -5,29 +5,20 @@ Examples:
   mtl-data describe recommendation
   mtl-data describe families --relatedness=-1 --family_tasks=6
   mtl-data describe --flagfile=flags/data_images.flags     # NAME defaults to --dataset
+
+``list_text()`` and ``describe(name, **options)`` are library calls; the app (``main``) is
+``mtl_tf.apps.data``.
 """
 
-import os
+import numpy as np
 
-from mtl_tf import entry
-
-entry.quiet_tensorflow()   # before TensorFlow loads
-
-
-import numpy as np  # noqa: E402
-from absl import app, flags  # noqa: E402
-
-from mtl_tf import cli, train  # noqa: E402,F401 - defines --dataset and --seed, shared with mtl-train
-from mtl_tf.data import DATASETS, DataError, load_dataset  # noqa: E402
-
-FLAGS = flags.FLAGS
-USAGE = "usage: mtl-data list | mtl-data describe [NAME] [--flags]   (mtl-data --helpfull for the flags)"
+from mtl_tf.data import DATASETS, load_dataset
 
 
 def list_text() -> str:
     """One line per ``--dataset`` value: name, offline or TFDS, what it is."""
     width = max(len(n) for n in DATASETS)
-    return "\n".join(f"{name.ljust(width)}  {'offline' if s.offline else 'TFDS   '}  {s.doc}"
+    return "\n".join(f"{name.ljust(width)}  {s.label:<7}  {s.doc}"
                      for name, s in sorted(DATASETS.items()))
 
 
@@ -49,9 +40,11 @@ def _label_summary(task, labels, mask) -> str:
     return "class counts " + " ".join(str(c) for c in counts)
 
 
-def describe(name: str, fv=FLAGS) -> str:
-    """Text describing ``--dataset=name`` as loaded with the current flag values."""
-    data = load_dataset(name, fv, fv.seed, standardize_labels=False)
+def describe(name: str, values=None, seed=None, **options) -> str:
+    """Text describing source ``name`` loaded with ``options`` (``mtl_tf.data.OPTIONS``; the rest from
+    ``values``'s attributes, e.g. parsed flags) and ``seed`` (default: ``values.seed``, else 0)."""
+    seed = getattr(values, "seed", 0) if seed is None else seed
+    data = load_dataset(name, values, seed, standardize_labels=False, **options)
     splits = data.splits()
     lines = [f"{data.name}: {data.description}",
              "splits: " + ", ".join(f"{s} {split.size}" for s, split in splits.items()),
@@ -68,32 +61,3 @@ def describe(name: str, fv=FLAGS) -> str:
         lines.append(f"  {t.name.ljust(width)}  {kind:<13} labelled train/val/test {counts:<17} "
                      f"train {_label_summary(t, data.train.labels[t.name], data.train.masks[t.name])}")
     return "\n".join(lines)
-
-
-def main(argv):
-    args = argv[1:]
-    if args == ["list"]:
-        print(list_text())
-    elif args and args[0] == "describe" and len(args) <= 2:
-        name = args[1] if len(args) == 2 else FLAGS.dataset
-        if name not in DATASETS:
-            _fail(f"unknown dataset {name!r}; choose one of: {', '.join(sorted(DATASETS))}")
-        try:
-            print(describe(name))
-        except DataError as e:
-            _fail(str(e))
-    else:
-        _fail(USAGE)
-
-
-def _fail(message: str):
-    cli.fail("mtl-data", message, 2)
-
-
-def run():
-    """Run the ``mtl-data`` app (the console script goes through ``mtl_tf.entry.data``)."""
-    app.run(main, flags_parser=cli.flags_parser("mtl-data", __doc__, own_module="mtl_tf.data.describe"))
-
-
-if __name__ == "__main__":
-    run()

@@ -16,16 +16,10 @@ not). ``imbalance`` makes the task sizes geometric, from n_max down to n_max / i
 """
 
 import numpy as np
-from absl import flags
 
 from mtl_tf.data.base import MultiTaskData, Split, concat_splits, split_indices
+from mtl_tf.options import parameter_default
 from mtl_tf.tasks import Task
-
-flags.DEFINE_float("relatedness", 0.5, "Task families: 1 identical labelling rules, 0 unrelated, "
-                   "-1 conflicting (odd tasks use the opposite rule).", lower_bound=-1.0, upper_bound=1.0)
-flags.DEFINE_integer("family_tasks", 4, "Task families: number of tasks.", lower_bound=2, upper_bound=100)
-flags.DEFINE_float("family_imbalance", 1.0, "Task families: size of the largest task over the smallest "
-                   "(geometric sizes; 1 means equal sizes).", lower_bound=1.0)
 
 
 def rule_vectors(num_tasks: int, dim: int, relatedness: float, rng) -> np.ndarray:
@@ -80,7 +74,13 @@ def make_families(num_examples: int = 12000, num_tasks: int = 4, relatedness: fl
     return (data, (rules, means)) if return_rules else data
 
 
+OPTIONS = {"num_examples": parameter_default(make_families, "num_examples"),
+           "relatedness": parameter_default(make_families, "relatedness"),
+           "family_tasks": parameter_default(make_families, "num_tasks"),
+           "family_imbalance": parameter_default(make_families, "imbalance")}
+
+
 def load(fv, seed: int) -> MultiTaskData:
-    """The ``--dataset=families`` source, configured from flags."""
+    """The ``--dataset=families`` source; ``fv`` has the attributes of ``OPTIONS``."""
     return make_families(num_examples=fv.num_examples, num_tasks=fv.family_tasks, relatedness=fv.relatedness,
                          imbalance=fv.family_imbalance, seed=seed)

@@ -13,9 +13,9 @@ attribute can be read off the pixels.
 """
 
 import numpy as np
-from absl import flags
 
 from mtl_tf.data.base import MultiTaskData, Split, split_indices
+from mtl_tf.options import parameter_default
 from mtl_tf.tasks import Task
 
 SHAPES = ("square", "circle", "triangle")
@@ -29,10 +29,6 @@ ATTRIBUTES = {"shape": SHAPES, "colour": tuple(COLOURS), "size": SIZES, "positio
               "background": tuple(BACKGROUNDS)}
 # half-width of a shape, as a fraction of the quadrant's side
 _HALF_WIDTH = {"small": 0.28, "large": 0.45}
-
-flags.DEFINE_integer("image_size", 16, "Procedural images: side in pixels (multiple of 4, >= 16 so that "
-                     "a small circle is still round).", lower_bound=16, upper_bound=64)
-flags.register_validator("image_size", lambda v: v % 4 == 0, message="--image_size must be a multiple of 4.")
 
 
 def draw(shape: int, colour: int, size: int, position: int, background: int, image_size: int = 16,
@@ -86,6 +82,10 @@ def make_images(num_examples: int = 12000, image_size: int = 16, noise: float = 
                                      f"({', '.join(ATTRIBUTES)})")
 
 
+OPTIONS = {"num_examples": parameter_default(make_images, "num_examples"),
+           "image_size": parameter_default(make_images, "image_size")}
+
+
 def load(fv, seed: int) -> MultiTaskData:
-    """The ``--dataset=images`` source, configured from flags."""
+    """The ``--dataset=images`` source; ``fv`` has the attributes of ``OPTIONS``."""
     return make_images(num_examples=fv.num_examples, image_size=fv.image_size, seed=seed)

@@ -17,16 +17,11 @@ Every element is ``(features, labels, masks)``:
 
 import numpy as np
 import tensorflow as tf
-from absl import flags
 
 from mtl_tf import impl
 from mtl_tf.data.base import Split
 
 SAMPLING = ("uniform", "proportional")
-
-flags.DEFINE_enum("task_sampling", "uniform", list(SAMPLING),
-                  "How task-sampled training picks each step's tasks: uniform (slide 20: every task "
-                  "equally often, whatever its size) or proportional (to each task's training-set size).")
 
 
 def _feature_tensors(split: Split, feature_keys=None):

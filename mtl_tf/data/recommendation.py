@@ -39,9 +39,9 @@ never cut across splits.
 """
 
 import numpy as np
-from absl import flags
 
 from mtl_tf.data.base import MultiTaskData, Split, split_indices
+from mtl_tf.options import parameter_default
 from mtl_tf.tasks import Task
 
 DEVICES = ("mobile", "desktop", "tv")
@@ -49,21 +49,6 @@ DEVICES = ("mobile", "desktop", "tv")
 EXAMINATION_EXPONENT = np.array([1.2, 0.8, 0.5])
 # what the logging ranker's affinity estimate is made of: the true latent factors, or the model's noisy features
 RANKER_VIEWS = ("truth", "features")
-
-flags.DEFINE_integer("slate_size", 10, "Recommendation log: candidates shown per query (positions 1..K).",
-                     lower_bound=2, upper_bound=100)
-flags.DEFINE_integer("num_users", 500, "Recommendation log: number of users.", lower_bound=1)
-flags.DEFINE_integer("num_videos", 1000, "Recommendation log: number of videos.", lower_bound=2)
-flags.DEFINE_float("logging_bias", 0.0, "Recommendation log: how strongly the old (logging) ranker over-promotes long "
-                   "videos, for a reason that is not click relevance: its score is its click-logit estimate (--ranker_view) + "
-                   "logging_bias * z(log length) + noise. 0: its only error is noise; 2: a strong feedback loop, clicks "
-                   "pile up on what the old ranker liked (where the position tower helps: docs/RANKING.md).",
-                   lower_bound=0.0)
-flags.DEFINE_enum("ranker_view", "truth", list(RANKER_VIEWS), "Recommendation log: what the logging ranker's "
-                  "click estimate sees. truth: the true user/video factors (positions then carry relevance the model's "
-                  "noisy features cannot see); features: the same noisy factors the model sees (an old model).")
-flags.DEFINE_float("ranker_noise", 1.0, "Recommendation log: noise (std of the logit) of the logging ranker; large: "
-                   "positions nearly random, 0: sorted by its score.", lower_bound=0.0)
 
 
 def _sigmoid(z):
@@ -185,8 +170,12 @@ def make_recommendation(num_examples: int = 12000, slate_size: int = 10, num_use
                                      f"view {ranker_view}, noise {ranker_noise:g}, bias {logging_bias:g}")
 
 
+OPTIONS = {name: parameter_default(make_recommendation, name) for name in
+           ("num_examples", "slate_size", "num_users", "num_videos", "logging_bias", "ranker_view", "ranker_noise")}
+
+
 def load(fv, seed: int) -> MultiTaskData:
-    """The ``--dataset=recommendation`` source, configured from flags."""
+    """The ``--dataset=recommendation`` source; ``fv`` has the attributes of ``OPTIONS``."""
     return make_recommendation(num_examples=fv.num_examples, slate_size=fv.slate_size, num_users=fv.num_users,
                                num_videos=fv.num_videos, ranker_noise=fv.ranker_noise,
                                logging_bias=fv.logging_bias, ranker_view=fv.ranker_view, seed=seed)

@@ -1,6 +1,6 @@
 """TFDS sources for real data: multi-task CIFAR-100, CelebA attributes, MovieLens 100k.
 
-Each is read with ``tfds.load(name, data_dir=--data_dir, download=--download)`` into numpy
+Each is read with ``tfds.load(name, data_dir=data_dir, download=download)`` (``OPTIONS``) into numpy
 (all of it in memory; ``--tfds_max_examples`` caps every TFDS split). When the data is not
 there, a ``DataError`` says how to get it. Offline tests use ``tfds.testing.mock_data``.
 
@@ -20,17 +20,13 @@ import contextlib
 import logging
 
 import numpy as np
-from absl import flags
 
 from mtl_tf.data.base import DataError, MultiTaskData, Split, split_indices
 from mtl_tf.tasks import Task
 
-flags.DEFINE_string("data_dir", None, "TFDS data folder (default: TFDS's own, ~/tensorflow_datasets).")
-flags.DEFINE_bool("download", False, "Let TFDS download and prepare a missing TFDS dataset.")
-flags.DEFINE_integer("tfds_max_examples", 0, "Read at most this many examples per TFDS split (0: all).",
-                     lower_bound=0)
-flags.DEFINE_integer("tfds_image_size", 32, "CelebA images are resized to this side in pixels.",
-                     lower_bound=8, upper_bound=218)
+# what the loaders read from their options (``fv``): the TFDS folder, whether TFDS may download, a cap
+# on the examples read per split (0: all), CelebA's image side
+OPTIONS = {"data_dir": None, "download": False, "tfds_max_examples": 0, "tfds_image_size": 32}
 
 # CIFAR-100 superclass (coarse label) of each fine label 0..99 (Krizhevsky 2009, the dataset's meta file).
 FINE_TO_COARSE = np.array([

@@ -12,7 +12,8 @@ import shutil
 import stat
 from typing import Dict, List, Optional
 
-from mtl_tf.grading import assign, checked
+from mtl_tf.grading import checked
+from mtl_tf.grading import generation as assign  # generate (not mtl-assign's main)
 
 MAX_FILE_BYTES = 1_000_000    # a homework file larger than this is not copied
 INSTRUCTOR_TESTS = ("test_assign.py", "test_grading_")

@@ -8,6 +8,8 @@ Examples:
   mtl-report                         # claims 1-14, full mode (about an hour on 2 cores)
   mtl-report --claims=1,3 --quick    # a few steps, one seed: checks the pipeline, not the claims
   python -m mtl_tf.report --jobs=1
+
+``report()`` is the library call; the app (its flags, ``main``) is ``mtl_tf.apps.report``.
 """
 
 import os
@@ -19,21 +21,8 @@ entry.quiet_tensorflow()   # before TensorFlow loads
 import sys  # noqa: E402
 import time  # noqa: E402
 
-from absl import app, flags  # noqa: E402
-
 from mtl_tf.report import claims as C  # noqa: E402
 from mtl_tf.report import markdown, plots, runner  # noqa: E402
-
-FLAGS = flags.FLAGS
-
-flags.DEFINE_list("claims", [], "Claim numbers to run and report, comma separated (default: all registered).")
-flags.DEFINE_bool("quick", False, f"Quick mode: {runner.QUICK_STEPS} steps and the first seed per run; checks the "
-                  "pipeline, not the claims. Writes under <report_dir>/quick/ unless --work_dir is given.")
-flags.DEFINE_integer("jobs", 2, "Runs trained at the same time (subprocesses).", lower_bound=1)
-flags.DEFINE_bool("run", True, "Train the runs that are not finished; --norun writes the report from the finished "
-                  "runs only (e.g. while another mtl-report is still training).")
-flags.DEFINE_string("report_dir", "reports", "Where claims.md and the PNG plots go.")
-flags.DEFINE_string("work_dir", None, "Where the runs go (default: <report_dir>/runs, quick: <report_dir>/quick/runs).")
 
 
 def report(claim_numbers=None, quick=False, jobs=2, report_dir="reports", work_dir=None, out=sys.stdout,
@@ -93,27 +82,3 @@ def report(claim_numbers=None, quick=False, jobs=2, report_dir="reports", work_d
     return {"report": path, "verdicts": {n: (a.verdict.verdict if a else None) for n, a in analyses.items()},
             "ran": progress.executed, "reused": progress.reused,
             "errors": all_errors}
-
-
-def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    try:
-        summary = report(FLAGS.claims, FLAGS.quick, FLAGS.jobs, FLAGS.report_dir, FLAGS.work_dir,
-                         command=" ".join(["mtl-report", *sys.argv[1:]]), train=FLAGS.run)
-    except (ValueError, RuntimeError) as e:
-        sys.stderr.write(f"mtl-report: error: {e}\n")
-        sys.exit(2)
-    if summary["errors"]:
-        sys.stderr.write(f"mtl-report: {len(summary['errors'])} run(s) failed; see {summary['report']}\n")
-        sys.exit(1)
-
-
-def run():
-    """Run the ``mtl-report`` app (the console script goes through ``mtl_tf.entry.report``)."""
-    from mtl_tf import cli
-    app.run(main, flags_parser=cli.flags_parser("mtl-report", __doc__, own_module="mtl_tf.report.cli"))
-
-
-if __name__ == "__main__":
-    run()

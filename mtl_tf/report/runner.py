@@ -112,7 +112,7 @@ def execute(run: Run, quick: bool = False) -> Optional[str]:
             return f"{run.claim.module} exited with {rc}: {_tail(log_path)} (full log: {log_path})"
     if run.claim.train_metrics and not os.path.exists(os.path.join(run.run_dir, TRAIN_METRICS)):
         with open(log_path, "a") as log:
-            rc = subprocess.call([sys.executable, "-m", "mtl_tf.report.fitgap", run.run_dir], stdout=log,
+            rc = subprocess.call([sys.executable, "-m", "mtl_tf.apps.fitgap", run.run_dir], stdout=log,
                                  stderr=subprocess.STDOUT, env=env, cwd=REPO_ROOT)
         if rc != 0:
             return f"training-split evaluation exited with {rc}: {_tail(log_path)} (full log: {log_path})"

@@ -18,15 +18,7 @@ from mtl_tf.report import stats as S
 TOL = 1e-5  # float32 round-off of a few small dense layers
 INPUT_DIM = 6
 NUM_TASKS = 4
-SMALL = {"hidden_units": ["8", "6"], "tower_units": ["4"], "task_descriptor": "onehot", "position_tower": False}
-
-
-class _Flags:
-    """Flag values for build_model: SMALL widths, every other flag at its default."""
-
-    def __getattr__(self, name):
-        from absl import flags
-        return SMALL[name] if name in SMALL else flags.FLAGS[name].default
+SMALL = {"hidden_units": ["8", "6"], "tower_units": ["4"], "task_descriptor": "onehot"}  # no position tower
 
 
 def _tasks():
@@ -45,7 +37,7 @@ def _build(name: str, seed: int):
     import keras
     from mtl_tf.models import build_model
     keras.utils.set_random_seed(seed)
-    return build_model(name, (INPUT_DIM,), _tasks(), _Flags())
+    return build_model(name, (INPUT_DIM,), _tasks(), **SMALL)  # every other option at its default
 
 
 def conditioning_equivalence(seed: int = 0) -> Dict[str, float]:

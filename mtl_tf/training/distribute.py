@@ -17,17 +17,10 @@ masked means (``mtl_tf.gradients.global_task_losses``) and every replica hands t
 import os
 
 import tensorflow as tf
-from absl import flags
 
-from mtl_tf.cli import first_line
+from mtl_tf.errors import first_line
 
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
-
-flags.DEFINE_enum("strategy", "default", list(STRATEGIES),
-                  "tf.distribute strategy: default (one device), mirrored (all local GPUs), multi_worker "
-                  "(MultiWorkerMirroredStrategy, cluster from TF_CONFIG), tpu (TPUStrategy, see --tpu).")
-flags.DEFINE_string("tpu", "", "--strategy=tpu: TPU name or grpc:// address for TPUClusterResolver "
-                    "('' = the local TPU or the one the environment names).")
 
 
 def make_strategy(name: str, tpu: str = "") -> tf.distribute.Strategy:
@@ -81,9 +74,16 @@ def check_distributable(strategy, objective, grad_method) -> None:
                          f"the step without a tf.VariableAggregation, so it cannot run on "
                          f"{strategy.num_replicas_in_sync} replicas; use one device (--strategy=default).")
     if grad_method is not None and grad_method.uses_representation:
-        raise ValueError(f"--grad_method={type(grad_method).__name__.lower()} combines gradients w.r.t. each "
+        raise ValueError(f"--grad_method={registry_name(grad_method)} combines gradients w.r.t. each "
                          "example's shared representation, which is split across replicas; use --grad_method=mgda "
                          "or one device (--strategy=default).")
+
+
+def registry_name(grad_method) -> str:
+    """The name ``grad_method`` is selected by (``--grad_method=NAME``), as ``mtl_tf.methods.make_method``
+    records it -- never a name made from the class name (``MGDAUB`` is ``mgda_ub``); the class name
+    for a method built without the registry."""
+    return getattr(grad_method, "name_in_registry", None) or type(grad_method).__name__
 
 
 def is_chief(strategy) -> bool:

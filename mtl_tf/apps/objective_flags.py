@@ -1,0 +1,73 @@
+"""Flags of the ``objective`` help group: ``--objective`` and each objective's options (declared on its
+class, ``mtl_tf.objectives.option_defaults()``), ``--grad_method`` and each method's options
+(``mtl_tf.methods.METHODS[name].options``): option ``o`` of method ``name`` is the flag
+``--<family>_<o>`` (``method_flag``), the family being the name up to its first ``_`` (``mgda_ub``'s is
+``mgda``, so ``--mgda_max_iterations`` sets both MGDAs'). Defaults come from those declarations."""
+
+from absl import flags
+
+from mtl_tf.methods import METHODS
+from mtl_tf.objectives import OBJECTIVES, option_defaults
+
+OBJECTIVE = option_defaults()
+
+
+def method_flag(name: str, option: str) -> str:
+    """The flag that sets option ``option`` of gradient method ``name``."""
+    return f"{name.split('_')[0]}_{option}"
+
+
+def method_default(flag: str):
+    """The registry's default of the method option that ``flag`` sets."""
+    return next(entry.options[o] for name, entry in METHODS.items() if entry for o in entry.options
+                if method_flag(name, o) == flag)
+
+flags.DEFINE_enum("objective", "sum", sorted(OBJECTIVES), "How the per-task losses become one scalar.")
+flags.DEFINE_list("task_weights", list(OBJECTIVE["task_weights"]), "--objective=weighted: one non-negative weight per task, comma separated, "
+                  "in the dataset's task order.")
+flags.DEFINE_float("minmax_temperature", OBJECTIVE["minmax_temperature"], "--objective=minmax: 0 for the hard max over tasks, tau > 0 for "
+                   "the smooth tau*logsumexp(L/tau).", lower_bound=0.0)
+flags.DEFINE_float("dwa_temperature", OBJECTIVE["dwa_temperature"], "--objective=dwa: softmax temperature tau (> 0).")
+flags.register_validator("dwa_temperature", lambda v: v > 0, message="--dwa_temperature must be > 0.")
+flags.DEFINE_integer("dwa_epoch_steps", OBJECTIVE["dwa_epoch_steps"], "--objective=dwa: steps per 'epoch' of loss averaging.",
+                     lower_bound=1)
+flags.DEFINE_float("gradnorm_alpha", OBJECTIVE["gradnorm_alpha"], "--objective=gradnorm: asymmetry alpha (>= 0).", lower_bound=0.0)
+flags.DEFINE_float("gradnorm_lr", OBJECTIVE["gradnorm_lr"], "--objective=gradnorm: learning rate of the task weights (> 0).")
+flags.register_validator("gradnorm_lr", lambda v: v > 0, message="--gradnorm_lr must be > 0.")
+
+flags.DEFINE_enum("grad_method", "none", list(METHODS),
+                  "How per-task gradients of the shared variables become one update: none (back-propagate "
+                  "the objective), pcgrad, mgda (the exact min-norm point), mgda_ub (MGDA on the shared "
+                  "representation), cagrad, imtl (IMTL-G); the zoo (mtl_tf/methods/zoo.py): mean, constant, "
+                  "random (RLW), upgrad, dualproj, aligned_mtl, nash_mtl, fairgrad, krum, config, trimmed_mean, "
+                  "graddrop.")
+flags.DEFINE_float("cagrad_c", method_default("cagrad_c"), "CAGrad's conflict-averse radius c (>= 0; 0 gives the "
+                   "mean gradient).", lower_bound=0.0)
+flags.DEFINE_integer("mgda_max_iterations", method_default("mgda_max_iterations"), "Iterations at most of MGDA's "
+                     "min-norm solver.", lower_bound=1)
+# the zoo's options (mtl_tf/methods/zoo.py)
+flags.DEFINE_list("constant_weights", list(method_default("constant_weights")), "--grad_method=constant: one weight "
+                  "per task, comma separated (empty: all 1).")
+flags.DEFINE_float("upgrad_reg_eps", method_default("upgrad_reg_eps"), "UPGrad: reg_eps I added to G / tr(G).",
+                   lower_bound=0.0)
+flags.DEFINE_float("dualproj_reg_eps", method_default("dualproj_reg_eps"), "DualProj: reg_eps I added to G / tr(G).",
+                   lower_bound=0.0)
+flags.DEFINE_enum("aligned_scale_mode", method_default("aligned_scale_mode"), ["min", "median", "rmse"],
+                  "Aligned-MTL: the eigenvalue the balanced directions are scaled to.")
+flags.DEFINE_float("nash_max_norm", method_default("nash_max_norm"), "Nash-MTL: clip the update to this norm "
+                   "(0: no clip).", lower_bound=0.0)
+flags.DEFINE_float("nash_reg_eps", method_default("nash_reg_eps"), "Nash-MTL: reg_eps I added to G / ||G||_F.",
+                   lower_bound=0.0)
+flags.DEFINE_float("fairgrad_alpha", method_default("fairgrad_alpha"), "FairGrad: fairness alpha (> 0; 1 is "
+                   "proportional fairness).")
+flags.register_validator("fairgrad_alpha", lambda v: v > 0, message="--fairgrad_alpha must be > 0.")
+flags.DEFINE_float("fairgrad_reg_eps", method_default("fairgrad_reg_eps"), "FairGrad: reg_eps I added to G / tr(G).",
+                   lower_bound=0.0)
+flags.DEFINE_integer("krum_n_byzantine", method_default("krum_n_byzantine"), "Krum: rows that may be adversarial.",
+                     lower_bound=0)
+flags.DEFINE_integer("krum_n_selected", method_default("krum_n_selected"), "Krum: rows averaged (Multi-Krum).",
+                     lower_bound=1)
+flags.DEFINE_integer("trimmed_trim_number", method_default("trimmed_trim_number"), "TrimmedMean: values dropped at "
+                     "each end of every coordinate.", lower_bound=0)
+flags.DEFINE_float("graddrop_leak", method_default("graddrop_leak"), "GradDrop: leak in [0, 1] (1: the plain sum).",
+                   lower_bound=0.0, upper_bound=1.0)
