@@ -36,6 +36,8 @@ from mtl_tf.training.guards import StepGuard
 from mtl_tf.training.progress import Progress
 from mtl_tf.errors import TrainingError  # noqa: F401  (re-exported: mtl_tf.training.TrainingError)
 from mtl_tf.training.step import train_step
+from mtl_tf.training.conflict import gradient_conflict
+from mtl_tf.training.selection import Selector
 from mtl_tf.contract import check_contract
 from mtl_tf.methods import make_method
 from mtl_tf.objectives import make_objective
@@ -58,6 +60,9 @@ class TrainConfig:
     nan_policy: str = "stop"         # or "skip_step"
     jit_compile: bool = False        # XLA-compile the step (tf.function(jit_compile=True))
     steps_per_call: int = 50         # steps per compiled call (in-graph loop); cut at log/eval/checkpoint steps
+    select_by: Optional[str] = None  # "<task>/<metric>" or "mean_<metric>": test metrics at the best validation step
+    early_stopping_patience: int = 0  # with select_by: stop after this many evaluations without a new best (0: never)
+    log_gradient_conflict: bool = False   # pairwise cosines / norms of the tasks' shared gradients every log_every
 
 
 class Trainer:
@@ -124,6 +129,9 @@ class Trainer:
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step",
                                     aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
             self.guard = StepGuard(len(self.tasks), config.nan_policy)
+            self.selector = Selector(config.select_by, model, self.tasks) if config.select_by else None
+        if config.early_stopping_patience and not config.select_by:
+            raise ValueError("--early_stopping_patience needs --select_by (which validation metric to watch).")
         self.optimizer = optimizer
         self._state = [v for v in objective.variables if not v.trainable] + \
             ([] if grad_method is None else list(grad_method.variables))
@@ -137,6 +145,8 @@ class Trainer:
         # the loop itself is never XLA-compiled (IteratorGetNext is not an XLA op); its body calls the step
         self._train_steps = tf.function(self._steps)
         self.predict = evaluation.Predictor(model)
+        self.conflict_log = []   # [{"step", "cosine" {a|b: value}, "norm" {task: value}}] of this fit()
+        self._conflict = tf.function(lambda batch: gradient_conflict(model, self.tasks, batch))
 
     def _step(self, batch):
         self.trace_count += 1  # Python side effect: runs only while tracing
@@ -210,6 +220,8 @@ class Trainer:
     def checkpoint(self, iterator=None) -> tf.train.Checkpoint:
         """Everything a resumed run needs to continue exactly where this one stopped."""
         extra = {} if self.grad_method is None else {"grad_method": self.grad_method}
+        if self.selector is not None:
+            extra["selector"] = self.selector
         if iterator is not None:
             extra["iterator"] = iterator
         try:
@@ -274,16 +286,23 @@ class Trainer:
                 print(f"Resuming from step {self.resumed_from} (checkpoint {restored}).", flush=True)
                 self._check_finite()
         try:
-            seconds, progress = self._loop(iterator, writer, manager)
+            seconds, progress, reached = self._loop(iterator, writer, manager)
         except KeyboardInterrupt:
             raise self._interrupted(manager) from None
-        done = c.steps - self.resumed_from
+        done = reached - self.resumed_from
         if not self.history:   # resumed a finished run: nothing left to train
-            self.history.append({"step": c.steps, "validation": self.evaluate("validation")})
+            self.history.append({"step": reached, "validation": self.evaluate("validation")})
+        selected = {}
+        if self.selector is not None:   # test metrics at the best validation step, never the last
+            best = self.selector.restore_best()
+            at_best = [h["validation"] for h in self.history if h["step"] == best]
+            selected = {"best_step": best, "selected_by": self.selector.spec,
+                        "stopped_early": reached < c.steps,
+                        "validation": at_best[-1] if at_best else self.evaluate("validation")}
         test = self.evaluate("test")
         base = evaluation.baseline(self.tasks, self.data.train, self.data.test)
         results = {
-            "steps": c.steps,
+            "steps": reached,
             "tasks": test,
             "baseline": base,
             "beats_baseline": evaluation.beats_baseline(self.tasks, test, base),
@@ -295,7 +314,10 @@ class Trainer:
             "resumed_from_step": self.resumed_from if self.restored else None,
             "replicas": self.strategy.num_replicas_in_sync,
             "label_scale": {t.name: [t.label_mean, t.label_scale] for t in self.tasks if t.kind == "regression"},
+            **selected,
         }
+        if self.conflict_log:
+            results["gradient_conflict"] = self.conflict_log
         if writer:
             writer.flush()
         return results
@@ -332,8 +354,10 @@ class Trainer:
         progress = Progress(c.steps, enabled=c.progress, first_step=self.resumed_from)
         start = time.perf_counter()
         per_call = c.steps_per_call if checkpointed else 1
+        probe = iter(self.dataset().repeat()) if c.log_gradient_conflict else None   # the training stream stays as is
         i = self.resumed_from
-        while i < c.steps:
+        stop = self.selector is not None and self.selector.patience_exhausted(c.early_stopping_patience)
+        while i < c.steps and not stop:
             n = self._chunk(i, per_call)
             if checkpointed:
                 run = lambda: self._train_steps(iterator, tf.constant(n, tf.int64))  # noqa: E731
@@ -363,6 +387,8 @@ class Trainer:
                         if self.grad_method is not None:
                             for n, w in zip(names, self.grad_method.task_weights().numpy()):
                                 tf.summary.scalar(f"grad_weight/{n}", w)
+                if probe is not None:
+                    self._log_conflict(i, next(probe), writer)
                 values = {f"loss_{n}": v for n, v in zip(names, mean)}
                 if skipped:
                     values["skipped"] = skipped
@@ -376,7 +402,26 @@ class Trainer:
                         for n, metrics in val.items():
                             for k, v in metrics.items():
                                 tf.summary.scalar(f"validation/{n}/{k}", v)
-            if manager and (evaluate or (c.checkpoint_every and i % c.checkpoint_every == 0)):
+                if self.selector is not None:
+                    self.selector.update(i, val)
+                    stop = self.selector.patience_exhausted(c.early_stopping_patience)
+            if manager and (evaluate or stop or (c.checkpoint_every and i % c.checkpoint_every == 0)):
                 self._check_finite()   # never save after a bad step: the last good checkpoint stays
                 manager.save(checkpoint_number=i)
-        return time.perf_counter() - start, progress
+        if stop and c.progress:
+            print(f"Early stopping at step {i}: no better {self.selector.spec} in {c.early_stopping_patience} "
+                  f"evaluations (best at step {int(self.selector.best_step.numpy())}).", flush=True)
+        return time.perf_counter() - start, progress, i
+
+    def _log_conflict(self, step, batch, writer):
+        """Pairwise cosines and norms of the tasks' shared gradients on one probe batch."""
+        cosines, norms, _ = (t.numpy() for t in self._conflict(batch))
+        names = [t.name for t in self.tasks]
+        pairs = {f"{a}|{b}": float(cosines[i, j]) for i, a in enumerate(names) for j, b in enumerate(names) if i < j}
+        self.conflict_log.append({"step": step, "cosine": pairs, "norm": dict(zip(names, map(float, norms)))})
+        if writer:
+            with writer.as_default(step=step):
+                for pair, value in pairs.items():
+                    tf.summary.scalar(f"gradient_cosine/{pair}", value)
+                for n, value in zip(names, norms):
+                    tf.summary.scalar(f"gradient_norm/{n}", value)
