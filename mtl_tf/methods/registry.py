@@ -11,6 +11,7 @@ from mtl_tf.methods.cagrad import CAGrad
 from mtl_tf.methods.imtl import IMTL
 from mtl_tf.methods.mgda import MGDA, MGDAUB
 from mtl_tf.methods.pcgrad import PCGrad
+from mtl_tf.methods import zoo
 from mtl_tf.models import split_variables
 
 
@@ -32,6 +33,29 @@ METHODS: Dict[str, Optional[Entry]] = {
     "cagrad": Entry(lambda tasks, model, seed, c=0.5: CAGrad(tasks, c), {"c": 0.5},
                     "CAGrad: the best worst-task direction within c ||g0|| of the mean gradient"),
     "imtl": Entry(lambda tasks, model, seed: IMTL(tasks), {}, "IMTL-G: equal projections on unit task gradients"),
+    # the zoo (mtl_tf/methods/zoo.py: formulas, defaults and references in its docstrings)
+    "mean": Entry(lambda tasks, model, seed: zoo.Mean(tasks), {}, "Mean: the average of the task gradients"),
+    "constant": Entry(lambda tasks, model, seed, weights=(): zoo.Constant(tasks, weights), {"weights": ()},
+                      "Constant: fixed weights per task (empty: all 1)"),
+    "random": Entry(lambda tasks, model, seed: zoo.RandomWeights(tasks, seed), {},
+                    "Random (RLW): softmax of fresh Gaussian weights every step"),
+    "upgrad": Entry(lambda tasks, model, seed, reg_eps=1e-4: zoo.UPGrad(tasks, reg_eps), {"reg_eps": 1e-4},
+                    "UPGrad: each gradient projected on the dual cone of all, averaged (exact QPs)"),
+    "dualproj": Entry(lambda tasks, model, seed, reg_eps=1e-4: zoo.DualProj(tasks, reg_eps), {"reg_eps": 1e-4},
+                      "DualProj: the mean gradient projected on the dual cone (exact QP)"),
+    "aligned_mtl": Entry(lambda tasks, model, seed, scale_mode="min": zoo.AlignedMTL(tasks, scale_mode),
+                         {"scale_mode": "min"}, "Aligned-MTL: the mean after equalising G's eigenvalues"),
+    "nash_mtl": Entry(lambda tasks, model, seed, max_norm=1.0, reg_eps=1e-6: zoo.NashMTL(tasks, max_norm, reg_eps),
+                      {"max_norm": 1.0, "reg_eps": 1e-6}, "Nash-MTL: the bargaining solution G a = 1/a (exact)"),
+    "fairgrad": Entry(lambda tasks, model, seed, alpha=1.0, reg_eps=1e-6: zoo.FairGrad(tasks, alpha, reg_eps),
+                      {"alpha": 1.0, "reg_eps": 1e-6}, "FairGrad: alpha-fair weights G w = w^(-1/alpha) (exact)"),
+    "krum": Entry(lambda tasks, model, seed, n_byzantine=0, n_selected=1: zoo.Krum(tasks, n_byzantine, n_selected),
+                  {"n_byzantine": 0, "n_selected": 1}, "Krum: the gradient(s) closest to their neighbours"),
+    "config": Entry(lambda tasks, model, seed: zoo.ConFIG(tasks), {}, "ConFIG: equal unit projections, summed length"),
+    "trimmed_mean": Entry(lambda tasks, model, seed, trim_number=1: zoo.TrimmedMean(tasks, trim_number),
+                          {"trim_number": 1}, "TrimmedMean: coordinate-wise mean without the extremes"),
+    "graddrop": Entry(lambda tasks, model, seed, leak=0.0: zoo.GradDrop(tasks, leak, seed), {"leak": 0.0},
+                      "GradDrop: drop each coordinate's minority sign at random"),
 }
 
 

@@ -1,0 +1,255 @@
+"""The method zoo (mtl_tf/methods/zoo.py): the shared property functions of
+tests/test_gradient_properties.py applied to each method for what it promises, plus one test per
+method against an exact or independent reference (scipy's NNLS for the dual-cone QPs, numpy
+formulas written from the papers, the defining equations checked directly). The flag files
+(flags/grad_<name>.flags) are run, normally and under --jit_compile, by tests/test_retrace.py."""
+
+import numpy as np
+import pytest
+import scipy.optimize
+import tensorflow as tf
+
+import test_gradient_properties as props
+from mtl_tf.methods import METHODS as REGISTRY, gram_matrix, make_method
+from mtl_tf.methods import zoo
+from mtl_tf.tasks import Task
+
+ZOO = ["mean", "constant", "random", "upgrad", "dualproj", "aligned_mtl", "nash_mtl", "fairgrad", "krum", "config",
+       "trimmed_mean", "graddrop"]
+GRAMIAN = {   # name -> an instance (stateless ones need no task count); nash without its clip: scale-equivariant
+    "zoo_mean": zoo.Mean([]), "zoo_upgrad": zoo.UPGrad([]), "zoo_dualproj": zoo.DualProj([]),
+    "zoo_aligned_mtl": zoo.AlignedMTL([]), "zoo_nash_mtl": zoo.NashMTL([], max_norm=0.0),
+    "zoo_fairgrad": zoo.FairGrad([]), "zoo_fairgrad_a2": zoo.FairGrad([], alpha=2.0), "zoo_krum": zoo.Krum([]),
+    "zoo_config": zoo.ConFIG([]),
+}
+
+
+def _gramian_fn(method):
+    def fn(g):
+        w = tf.cast(method._weights_of(gram_matrix(g)), g.dtype)
+        return tf.linalg.matvec(g, w, transpose_a=True), w
+    return fn
+
+
+for _name, _m in GRAMIAN.items():
+    props.METHODS[_name] = _gramian_fn(_m)
+_TRIMMED = zoo.TrimmedMean([])
+props.METHODS["zoo_trimmed_mean"] = lambda g: _TRIMMED._combine(g)
+run = props.run
+CASES = [(n, g) for n, g in props.INPUTS]
+
+
+def test_every_zoo_method_is_registered_with_a_flag_file():
+    import os
+    from conftest import REPO
+    for name in ZOO:
+        assert name in REGISTRY, name
+        assert os.path.exists(os.path.join(REPO, "flags", f"grad_{name}.flags")), name
+
+
+@pytest.mark.parametrize("dtype", list(props.DTYPES))
+@pytest.mark.parametrize("method", sorted(GRAMIAN))
+def test_gramian_methods_combination_scale_permutation(method, dtype):
+    tol = props.TOL[dtype] * (20 if method in ("zoo_aligned_mtl", "zoo_config") else 1)
+    for name, g in CASES:
+        if method == "zoo_krum" and (name == "duplicated_rows" or name.startswith("small_integer")) or (
+                dtype == "float32" and name in (
+                "near_parallel", "rank_deficient", "norms_1e6_apart") and method in ("zoo_aligned_mtl", "zoo_config")):
+            continue   # exact ties of Krum's scores (integer rows) / rank decided at float32 round-off
+        u, w = run(method, g, props.DTYPES[dtype])
+        props.assert_combination(method, g, u, w, tol)
+        props.assert_scale_equivariant(method, g, props.DTYPES[dtype], tol)
+        if method != "zoo_krum" or (name.startswith("random_k") and len(g) >= 5):   # Krum: scores tie elsewhere
+            props.assert_permutation_equivariant(method, g, props.DTYPES[dtype], tol, props.unique_weights(method, g))
+
+
+def _a(g, reg, norm="trace"):
+    m = g @ g.T
+    s = np.trace(m) if norm == "trace" else np.linalg.norm(m)
+    return (m / s if s > 0 else m) + reg * np.eye(len(g))
+
+
+def _nnls_projection(u, a):
+    """argmin_{v >= u} v^T a v by scipy's NNLS: v = u + z, ||L^T (u + z)||^2 with a = L L^T."""
+    lt = np.linalg.cholesky(a).T
+    z, _ = scipy.optimize.nnls(lt, -lt @ u, maxiter=1000)
+    return u + z
+
+
+@pytest.mark.parametrize("name,g", CASES, ids=[n for n, _ in CASES])
+def test_upgrad_and_dualproj_solve_their_qps_exactly(name, g):
+    a = _a(g, 1e-4)
+    k = len(g)
+    _, w_up = run("zoo_upgrad", g, tf.float64)
+    _, w_dp = run("zoo_dualproj", g, tf.float64)
+    ref_up = sum(_nnls_projection(np.eye(k)[i] / k, a) for i in range(k))
+    ref_dp = _nnls_projection(np.full(k, 1.0 / k), a)
+    np.testing.assert_allclose(w_up, ref_up, atol=1e-7 * max(1, np.abs(ref_up).max()))
+    np.testing.assert_allclose(w_dp, ref_dp, atol=1e-7 * max(1, np.abs(ref_dp).max()))
+    # KKT of min v^T a v s.t. v >= u: a v >= 0 (dual feasibility), complementary slackness
+    av = a @ w_dp
+    assert np.all(w_dp >= 1.0 / k - 1e-9) and np.all(av >= -1e-9), (w_dp, av)
+    np.testing.assert_allclose((w_dp - 1.0 / k) * av, 0, atol=1e-9)
+
+
+def test_upgrad_does_not_conflict_with_any_task():
+    for name, g in CASES:
+        u, w = run("zoo_upgrad", g, tf.float64)
+        a = _a(g, 1e-4)
+        # the projection is in the dual cone of the regularised Gramian: a w >= 0
+        assert np.all(a @ w >= -1e-9), name
+
+
+def _aligned_reference(g):
+    m = g @ g.T
+    lam, v = np.linalg.eigh(m)
+    keep = lam > lam.max() * len(g) * np.finfo(np.float64).eps
+    lam, v = lam[keep], v[:, keep]
+    b = np.sqrt(lam.min()) * v @ np.diag(1 / np.sqrt(lam)) @ v.T
+    return b @ np.full(len(g), 1.0 / len(g))
+
+
+def test_aligned_mtl_against_the_eigendecomposition_formula():
+    for name, g in CASES:
+        _, w = run("zoo_aligned_mtl", g, tf.float64)
+        np.testing.assert_allclose(w, _aligned_reference(g), rtol=1e-6, atol=1e-9, err_msg=name)
+    # orthonormal-ised: aligned update's Gram on the kept subspace is isotropic (B G B = l_min P)
+    g = np.random.default_rng(0).normal(size=(3, 7))
+    m = g @ g.T
+    b = np.linalg.eigh(m)
+    bal = (np.sqrt(b[0].min()) * b[1] @ np.diag(b[0] ** -0.5) @ b[1].T)
+    np.testing.assert_allclose(bal @ m @ bal, b[0].min() * np.eye(3), atol=1e-9)
+
+
+@pytest.mark.parametrize("method,alpha,norm,reg", [("zoo_nash_mtl", 1.0, "fro", 1e-6),
+                                                  ("zoo_fairgrad", 1.0, "trace", 1e-6),
+                                                  ("zoo_fairgrad_a2", 2.0, "trace", 1e-6)])
+def test_nash_and_fairgrad_solve_their_fixed_point_exactly(method, alpha, norm, reg):
+    for name, g in CASES:
+        _, w = run(method, g, tf.float64)
+        a = _a(g, reg, norm)
+        assert np.all(w > 0), (name, w)
+        np.testing.assert_allclose(a @ w, w ** (-1 / alpha), rtol=1e-8, err_msg=f"{method} on {name}")
+    # scipy's root finder agrees on a generic case
+    g = np.random.default_rng(3).normal(size=(4, 9))
+    a = _a(g, reg, norm)
+    ref = scipy.optimize.fsolve(lambda x: a @ x - np.abs(x) ** (-1 / alpha), np.ones(4), xtol=1e-13)
+    np.testing.assert_allclose(run(method, g, tf.float64)[1], ref, rtol=1e-7)
+
+
+def test_nash_mtl_clips_the_update_to_max_norm():
+    m = zoo.NashMTL(["a", "b"], max_norm=0.01)
+    g = tf.constant([[3.0, 0.0, 1.0], [0.0, 2.0, 1.0]], tf.float64)
+    u, w = m.combine(g, tf.constant([True, True]))
+    assert abs(np.linalg.norm(u) - 0.01) < 1e-9
+    np.testing.assert_allclose(u, np.asarray(w) @ g.numpy())
+
+
+def _krum_reference(g, f, m):
+    k = len(g)
+    d = np.linalg.norm(g[:, None] - g[None], axis=2)
+    n = max(k - f - 2, 0)
+    scores = np.array([np.sort(np.delete(d[i], i))[:n].sum() for i in range(k)])
+    w = np.zeros(k)
+    w[np.argsort(scores, kind="stable")[:min(m, k)]] = 1.0 / min(m, k)
+    return w
+
+
+def test_krum_against_pairwise_distances():
+    rng = np.random.default_rng(5)
+    for k, f, m in [(5, 0, 1), (7, 2, 3), (12, 3, 2), (20, 5, 4), (3, 0, 1)]:
+        g = rng.normal(size=(k, 6))
+        g[0] *= 50    # an outlier is never selected
+        fn = props.tf.function(_gramian_fn(zoo.Krum([], f, m)))
+        _, w = fn(tf.constant(g))
+        np.testing.assert_array_equal(np.asarray(w), _krum_reference(g, f, m))
+        assert w[0] == 0
+
+
+def _config_reference(g):
+    norms = np.linalg.norm(g, axis=1)
+    units = np.where(norms[:, None] > 0, g / np.where(norms > 0, norms, 1)[:, None], 0)
+    x = np.linalg.pinv(units) @ np.ones(len(g))
+    x = x / np.linalg.norm(x)
+    return np.sum(g @ x) * x
+
+
+def test_config_against_the_pseudo_inverse_formula():
+    for name, g in CASES:
+        u, _ = run("zoo_config", g, tf.float64)
+        if np.linalg.matrix_rank(g) < len(g):
+            continue   # pinv cut-offs differ (rows vs Gram); full-rank cases are exact
+        np.testing.assert_allclose(u, _config_reference(g), atol=1e-7 * props._norm_scale(g), err_msg=name)
+        unit = g / np.linalg.norm(g, axis=1, keepdims=True)
+        proj = unit @ u
+        np.testing.assert_allclose(proj, proj.mean(), rtol=1e-7, err_msg=name)   # equal unit projections
+
+
+def test_trimmed_mean_against_numpy():
+    rng = np.random.default_rng(1)
+    for k, t in [(5, 1), (7, 2), (3, 1), (2, 1), (1, 0)]:
+        g = rng.normal(size=(k, 11))
+        u, w = zoo.TrimmedMean([], t)._combine(tf.constant(g))
+        tt = min(t, (k - 1) // 2)
+        np.testing.assert_allclose(u, np.sort(g, axis=0)[tt:k - tt].mean(0), atol=1e-12)
+    for name, g in CASES:   # scale-equivariant (a coordinate-wise order statistic)
+        props.assert_scale_equivariant("zoo_trimmed_mean", g, tf.float64, 1e-7)
+
+
+def test_graddrop_keeps_one_sign_per_coordinate():
+    m = zoo.GradDrop(["a", "b", "c"], seed=3)
+    rng = np.random.default_rng(2)
+    g = rng.normal(size=(3, 400))
+    u = np.asarray(m.combine(tf.constant(g), tf.constant([True] * 3))[0])
+    pos, neg = np.where(g > 0, g, 0).sum(0), np.where(g < 0, g, 0).sum(0)
+    assert np.all(np.isclose(u, pos) | np.isclose(u, neg)), "each coordinate keeps the positive or negative part"
+    purity = 0.5 * (1 + g.sum(0) / np.abs(g).sum(0))
+    chose_pos = np.isclose(u, pos) & ~np.isclose(pos, neg)
+    # P(keep positive) = P; 400 coordinates: the empirical rate tracks the mean purity
+    assert abs(chose_pos.mean() - purity.mean()) < 0.1
+    u2 = np.asarray(m.combine(tf.constant(g), tf.constant([True] * 3))[0])
+    assert not np.allclose(u, u2), "a fresh draw each step"
+    same = np.abs(g)   # no conflict: the plain sum
+    np.testing.assert_allclose(m.combine(tf.constant(same), tf.constant([True] * 3))[0], same.sum(0))
+    leak = zoo.GradDrop(["a", "b", "c"], leak=1.0)
+    np.testing.assert_allclose(leak.combine(tf.constant(g), tf.constant([True] * 3))[0], g.sum(0))
+
+
+def test_random_weights_are_softmax_of_fresh_gaussians():
+    m = zoo.RandomWeights(["a", "b", "c", "d"], seed=7)
+    g = tf.constant(np.random.default_rng(0).normal(size=(4, 5)))
+    present = tf.constant([True, False, True, True])
+    w1 = np.asarray(m.combine(g, present)[1])
+    w2 = np.asarray(m.combine(g, present)[1])
+    assert w1[1] == 0 and abs(w1.sum() - 1) < 1e-12 and np.all(w1[[0, 2, 3]] > 0)
+    assert not np.allclose(w1, w2)
+    z = tf.random.stateless_normal([3], tf.constant([7, 0], tf.int64), dtype=tf.float64)
+    np.testing.assert_allclose(w1[[0, 2, 3]], tf.nn.softmax(z).numpy())
+
+
+def test_mean_and_constant_are_their_combinations_on_present_rows():
+    g = np.random.default_rng(0).normal(size=(3, 4))
+    present = tf.constant([True, False, True])
+    u, w = zoo.Mean(["a", "b", "c"]).combine(tf.constant(g), present)
+    np.testing.assert_allclose(u, (g[0] + g[2]) / 2)
+    c = zoo.Constant(["a", "b", "c"], ["2", "5", "0.5"])
+    u, w = c.combine(tf.constant(g), present)
+    np.testing.assert_allclose(u, 2 * g[0] + 0.5 * g[2])
+    np.testing.assert_allclose(w, [2, 0, 0.5])
+    with pytest.raises(ValueError, match="one weight per task"):
+        zoo.Constant(["a", "b"], [1.0])
+    with pytest.raises(ValueError, match="no option"):
+        make_method("upgrad", ["a"], c=1.0)
+
+
+def test_absent_nan_rows_never_enter_and_registry_builds_every_method():
+    tasks = [Task("a", "regression"), Task("b", "regression"), Task("c", "regression")]
+    g = np.random.default_rng(0).normal(size=(3, 6))
+    g[1] = np.nan
+    for name in ZOO:
+        opts = {"weights": [1, 1, 1]} if name == "constant" else {}
+        m = make_method(name, tasks, seed=1, **opts)
+        u, w = m.combine(tf.constant(g, tf.float32), tf.constant([True, False, True]))
+        assert np.all(np.isfinite(u)) and w[1] == 0, name
+        u, _ = m.combine(tf.constant(g, tf.float32), tf.constant([True, True, True]))
+        assert np.all(np.isnan(u)), f"{name}: a non-finite present row gives a NaN update"
