@@ -170,8 +170,10 @@ def mgda_weights(gram, max_iterations: int = 250, tolerance: float = 1e-10):
         return i + 1, a, active, done
 
     start = tf.gather(eye, tf.argmin(tf.linalg.diag_part(m), output_type=tf.int32))
+    vector = tf.TensorShape([None])   # K may be known when tracing: a and active keep it, v may not
     _, a, _, _ = tf.while_loop(lambda i, a, active, done: (i < max_iterations) & ~done, body,
-                               (tf.constant(0), start, start > 0, tf.constant(False)))
+                               (tf.constant(0), start, start > 0, tf.constant(False)),
+                               shape_invariants=(tf.TensorShape([]), vector, vector, tf.TensorShape([])))
     a = tf.maximum(a, 0.0)
     return tf.cast(a / tf.reduce_sum(a), dtype)
     # END SOLUTION
@@ -294,8 +296,10 @@ def cagrad(grads, c: float = 0.5, iterations: int = 60):
             return j + 1, tf.where(flat, l, l_next), tf.where(flat, d2, d2_next), excess >= 0, flat
 
         l0 = limited(lo)[0]
+        scalar = tf.TensorShape([])
         j, l, _, reached, _ = tf.while_loop(lambda j, l, d2, reached, flat: (j <= 24) & ~reached & ~flat, grow,
-                                            (tf.constant(1), l0, size(l0), tf.constant(False), tf.constant(False)))
+                                            (tf.constant(1), l0, size(l0), tf.constant(False), tf.constant(False)),
+                                            shape_invariants=(scalar, tf.TensorShape([None]), scalar, scalar, scalar))
         end = lo + tf.cast(j - 1, tf.float64)
         return tf.cond(reached, lambda: radius_reached(limited, end - 1.0, end), lambda: l)
 
@@ -331,6 +335,8 @@ def imtl_g(grads):
                          tf.linalg.pinv(tf.matmul(d, u, transpose_b=True)))[0]
         return tf.concat([[1.0 - tf.reduce_sum(rest)], rest], axis=0)
 
+    if grads.shape[0] == 1:   # K = 1 known when tracing (--jit_compile compiles both branches of a cond)
+        return grads[0], tf.ones([1], grads.dtype)
     alpha = tf.cond(k > 1, several, lambda: tf.ones([k], grads.dtype))
     return tf.linalg.matvec(grads, alpha, transpose_a=True), alpha
     # END SOLUTION

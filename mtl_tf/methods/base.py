@@ -26,6 +26,7 @@ from typing import Optional
 
 import tensorflow as tf
 
+from mtl_tf.methods.solvers import in_xla_context
 from mtl_tf.replicas import replicated_state
 
 
@@ -70,12 +71,23 @@ class GradientMethod(tf.Module):
 
     def combine(self, grads, present):
         """The method on the present tasks' rows; weights of absent tasks are 0."""
-        ids = tf.cast(tf.where(present)[:, 0], tf.int32)
-        usable = (tf.size(ids) > 0) & ~tf.reduce_any(nonfinite_rows(grads, present))
-        update, weights = tf.cond(usable, lambda: self._combine_present(grads, ids),
-                                  lambda: self._nothing(grads, tf.size(ids) > 0))
+        count = tf.reduce_sum(tf.cast(present, tf.int32))
+        usable = (count > 0) & ~tf.reduce_any(nonfinite_rows(grads, present))
+        if in_xla_context():
+            combined = lambda: self._combine_static(grads, present, count)  # noqa: E731
+        else:
+            combined = lambda: self._combine_present(grads, tf.cast(tf.where(present)[:, 0], tf.int32))  # noqa: E731
+        update, weights = tf.cond(usable, combined, lambda: self._nothing(grads, count > 0))
         self._weights.assign(tf.cast(weights, self._weights.dtype))
         return update, weights
+
+    def _combine_static(self, grads, present, count):
+        """``_combine_present`` with K known at trace time, one branch per K = 1..T: inside one XLA
+        computation (``--jit_compile``) a solver's loops, one-hots and scatters need static sizes,
+        which ``tf.where(present)`` (dynamic K) does not give."""
+        order = tf.argsort(tf.cast(~present, tf.int32), stable=True)   # present tasks first, [T]
+        branches = [lambda k=k: self._combine_present(grads, order[:k]) for k in range(1, len(self.tasks) + 1)]
+        return tf.switch_case(tf.maximum(count - 1, 0), branches)
 
     def _nothing(self, grads, any_present):
         """No task (zero update) or a non-finite present row (NaN update); weights 0."""

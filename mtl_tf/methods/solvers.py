@@ -68,7 +68,7 @@ def compiled_solver(fn, sample: Callable, **kwargs) -> Callable:
                                      "step; index with tf.gather(x, i), not x[i], for a tensor i")
 
             def solver(*args):
-                return plain(*args) if _in_xla_context() else jit(*args)
+                return plain(*args) if in_xla_context() else jit(*args)
         except NotImplementedError:   # an unfinished homework function: its own error, at the call
             pass
         except Exception as e:  # noqa: BLE001 -- any failure to compile means: run it as written
@@ -78,7 +78,7 @@ def compiled_solver(fn, sample: Callable, **kwargs) -> Callable:
     return solver
 
 
-def _in_xla_context() -> bool:
+def in_xla_context() -> bool:
     """Whether the function being traced is itself XLA-compiled (``tf.function(jit_compile=True)``)."""
     try:
         from tensorflow.python.ops import control_flow_util  # no public API for this

@@ -57,7 +57,7 @@ def nonneg_qp(a, b, tol=1e-13):
     gradient is most negative, solve the equality-constrained problem on the free set, step back to
     feasibility when a free variable would go negative."""
     k = tf.shape(a)[0]
-    n = tf.shape(b)[0]
+    matrix = tf.TensorShape([None, None])   # [B, K]: sizes known when tracing may be lost in the loop
 
     def solve(p):
         pm = tf.cast(p, _F64)
@@ -92,11 +92,13 @@ def nonneg_qp(a, b, tol=1e-13):
             p_new = tf.where(stepping[:, None], p & (z_step > tol), p)
             return z_new, p_new, done | feasible, i + 1
 
-        z, p, _, _ = tf.while_loop(inner_cond, inner_body, (z, p, ~active, tf.constant(0)))
+        z, p, _, _ = tf.while_loop(inner_cond, inner_body, (z, p, ~active, tf.constant(0)),
+                                   shape_invariants=(matrix, matrix, tf.TensorShape([None]), tf.TensorShape([])))
         return z, p, it + 1
 
     z0 = tf.zeros_like(b)
-    z, _, _ = tf.while_loop(outer_cond, outer_body, (z0, tf.zeros_like(b, tf.bool), tf.constant(0)))
+    z, _, _ = tf.while_loop(outer_cond, outer_body, (z0, tf.zeros_like(b, tf.bool), tf.constant(0)),
+                            shape_invariants=(matrix, matrix, tf.TensorShape([])))
     return tf.maximum(z, 0.0)
 
 
@@ -140,7 +142,8 @@ def power_balance(a, alpha=1.0, tol=1e-26):
         return w + t * d, it + 1, dec
 
     w0 = tf.linalg.diag_part(a) ** (-alpha / (alpha + 1.0))
-    w, _, _ = tf.while_loop(cond, body, (w0, tf.constant(0), tf.constant(1.0, _F64)))
+    w, _, _ = tf.while_loop(cond, body, (w0, tf.constant(0), tf.constant(1.0, _F64)),
+                            shape_invariants=(tf.TensorShape([None]), tf.TensorShape([]), tf.TensorShape([])))
     return w
 
 
