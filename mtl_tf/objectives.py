@@ -272,6 +272,194 @@ OBJECTIVES: Dict[str, type] = {c.flag_name: c for c in (SumObjective, WeightedOb
                                                           UncertaintyObjective, DWAObjective, GradNormObjective)}
 
 
+# ---- loss weightings of the method zoo (framework only, not graded; issue 18) ------------------------------
+
+from mtl_tf.replicas import replicated_state  # noqa: E402
+
+
+def _present_count(present):
+    return tf.reduce_sum(tf.cast(present, tf.float32))
+
+
+class LogObjective(Objective):
+    """sum_i log(L_i + 1e-8) over the present tasks: every task's loss on one (log) scale, so row i
+    is grad L_i / (L_i + 1e-8). The loss-scale half of DB-MTL (Lin et al. 2023; LibMTL ``DB_MTL``'s
+    ``log(losses + 1e-8)``); ``--grad_method=db_mtl`` runs only with it."""
+
+    flag_name = "log"
+    eps = 1e-8
+
+    def __init__(self, tasks, name=None):
+        super().__init__(tasks, name=name)
+        self._last = replicated_state(tf.ones([len(self.tasks)]), "last_weights")
+
+    def __call__(self, losses, present):
+        self._last.assign(tf.where(present, 1.0 / (tf.stop_gradient(losses) + self.eps), 0.0))
+        return tf.reduce_sum(tf.where(present, tf.math.log(losses + self.eps), 0.0))
+
+    def task_weights(self):
+        return self._last.read_value()
+
+
+class GLSObjective(Objective):
+    """Geometric loss strategy (Chennupati et al. 2019, MultiNet++; LibMTL ``GLS``): the geometric
+    mean (prod_i L_i)^(1/K) of the K present losses, computed as exp(mean_i log L_i) (no under- or
+    overflow of the product at large K). d/dL_i = GLS / (K L_i). Options: none."""
+
+    flag_name = "gls"
+
+    def __init__(self, tasks, name=None):
+        super().__init__(tasks, name=name)
+        self._last = replicated_state(tf.ones([len(self.tasks)]), "last_weights")
+
+    def __call__(self, losses, present):
+        k = _present_count(present)
+        logs = tf.where(present, tf.math.log(tf.where(present, losses, 1.0)), 0.0)
+        value = tf.where(k > 0, tf.exp(tf.reduce_sum(logs) / tf.maximum(k, 1.0)), 0.0)
+        fixed = tf.stop_gradient(value)
+        self._last.assign(tf.where(present, fixed / (tf.maximum(k, 1.0) * tf.stop_gradient(losses)), 0.0))
+        return value
+
+    def task_weights(self):
+        return self._last.read_value()
+
+
+class STCHObjective(Objective):
+    """Smooth Tchebycheff scalarization (Lin et al. 2024, ICML; LibMTL / official ``STCH``).
+
+    Steps are grouped in "epochs" of ``stch_epoch_steps``. For the first ``stch_warmup_epochs`` + 1
+    epochs: sum_i log(L_i + 1e-20); during the last of them each task's mean loss is recorded as its
+    nadir point z_i (a task never present then keeps z_i = 1). Afterwards, with l_i =
+    log(L_i / z_i + 1e-20) over the K present tasks: K mu logsumexp(l / mu).
+    Options: ``stch_mu`` (1.0), ``stch_warmup_epochs`` (4), ``stch_epoch_steps`` (100); LibMTL's
+    ``STCH_mu`` / ``STCH_warmup_epoch`` (its epochs are data passes). LibMTL's value drops the
+    logsumexp's max term (a constant: the same gradient); this is the logsumexp itself."""
+
+    flag_name = "stch"
+    options = {"stch_mu": "mu", "stch_warmup_epochs": "warmup_epochs", "stch_epoch_steps": "epoch_steps"}
+
+    def __init__(self, tasks, mu: float = 1.0, warmup_epochs: int = 4, epoch_steps: int = 100, name=None):
+        super().__init__(tasks, name=name)
+        if mu <= 0 or warmup_epochs < 0 or epoch_steps < 1:
+            raise ValueError(f"--objective=stch needs stch_mu > 0, stch_warmup_epochs >= 0 and stch_epoch_steps >= 1, "
+                             f"got {mu}, {warmup_epochs}, {epoch_steps}.")
+        n = len(self.tasks)
+        self.mu, self.warmup_epochs, self.epoch_steps = float(mu), int(warmup_epochs), int(epoch_steps)
+        self.steps = replicated_state(tf.constant(0, tf.int64), "steps")
+        self.nadir_sum = replicated_state(tf.zeros([n]), "nadir_sum")
+        self.nadir_count = replicated_state(tf.zeros([n]), "nadir_count")
+        self._last = replicated_state(tf.ones([n]), "last_weights")
+
+    def nadir(self):
+        """[T] z: the mean losses recorded during the last warm-up epoch (1 where none was)."""
+        return tf.where(self.nadir_count > 0, self.nadir_sum / tf.maximum(self.nadir_count, 1.0), 1.0)
+
+    def __call__(self, losses, present):
+        step = self.steps.read_value()
+        recording = (step >= self.warmup_epochs * self.epoch_steps) & (step < (self.warmup_epochs + 1) * self.epoch_steps)
+        smooth = step >= (self.warmup_epochs + 1) * self.epoch_steps
+        fixed = tf.stop_gradient(losses)
+        nadir = self.nadir()
+        k = _present_count(present)
+
+        def warm():
+            value = tf.reduce_sum(tf.where(present, tf.math.log(tf.where(present, losses, 1.0) + 1e-20), 0.0))
+            return value, tf.where(present, 1.0 / (fixed + 1e-20), 0.0)
+
+        def tchebycheff():
+            scaled = tf.math.log(tf.where(present, losses, 1.0) / nadir + 1e-20) / self.mu
+            scaled = tf.where(present, scaled, -float("inf"))
+            value = tf.where(k > 0, k * self.mu * tf.reduce_logsumexp(scaled), 0.0)
+            soft = tf.where(present, tf.nn.softmax(tf.where(present, tf.stop_gradient(scaled), -1e30)), 0.0)
+            return value, k * soft / (fixed + 1e-20 * nadir)
+
+        value, weights = tf.cond(smooth, tchebycheff, warm)
+        self._last.assign(weights)
+        self.nadir_sum.assign(tf.where(recording & present, self.nadir_sum + fixed, self.nadir_sum))
+        self.nadir_count.assign(tf.where(recording & present, self.nadir_count + 1.0, self.nadir_count))
+        self.steps.assign_add(1)
+        return value
+
+    def task_weights(self):
+        return self._last.read_value()
+
+
+class FAMOObjective(Objective):
+    """Fast Adaptive Multitask Optimization (Liu et al. 2023, NeurIPS; official / LibMTL ``FAMO``).
+
+    Logits xi (0 at first), z = softmax(xi) over the present tasks, D_i = L_i + 1e-8 (the minimum
+    losses are 0, as in the reference code), c = sum_i z_i / D_i (a constant):
+    value = sum_i (z_i / c) log D_i, so d/dL_i = z_i / (c D_i), summing to 1. Each step first
+    updates xi from the previous step: delta_i = log D_i(previous step) - log D_i(this step),
+    d = J_softmax(xi)^T delta, and one Adam step (lr ``famo_w_lr``, betas 0.9/0.999, eps 1e-8) on
+    d + ``famo_w_gamma`` xi (torch's Adam weight decay), on the tasks present at both steps only
+    (their own Adam step counts; in joint mode every task, every step).
+    Options: ``famo_w_lr`` (0.025), ``famo_w_gamma`` (1e-3), LibMTL's.
+
+    Deviation: the reference code measures delta with a second forward pass after the optimizer
+    step, on the same batch (L(theta_t+1; b_t)); here the "after" losses are the next step's,
+    L(theta_t+1; b_t+1) -- no extra forward pass, and the step applies nothing itself (the Trainer
+    does), but delta carries the change of batch as noise."""
+
+    flag_name = "famo"
+    options = {"famo_w_lr": "w_lr", "famo_w_gamma": "w_gamma"}
+
+    def __init__(self, tasks, w_lr: float = 0.025, w_gamma: float = 1e-3, name=None):
+        super().__init__(tasks, name=name)
+        if w_lr <= 0 or w_gamma < 0:
+            raise ValueError(f"--objective=famo needs famo_w_lr > 0 and famo_w_gamma >= 0, got {w_lr}, {w_gamma}.")
+        n = len(self.tasks)
+        self.w_lr, self.w_gamma = float(w_lr), float(w_gamma)
+        self.logits = replicated_state(tf.zeros([n]), "logits")
+        self.adam_m = replicated_state(tf.zeros([n]), "adam_m")
+        self.adam_v = replicated_state(tf.zeros([n]), "adam_v")
+        self.adam_steps = replicated_state(tf.zeros([n]), "adam_steps")
+        self.previous = replicated_state(tf.ones([n]), "previous_losses")
+        self.previous_present = replicated_state(tf.zeros([n], tf.bool), "previous_present")
+        self._last = replicated_state(tf.ones([n]) / n, "last_weights")
+
+    @staticmethod
+    def _softmax(logits, mask):
+        return tf.where(mask, tf.nn.softmax(tf.where(mask, logits, -1e30)), 0.0)
+
+    def update_logits(self, losses, present):
+        """The Adam step on xi from the previous step's losses and ``losses`` (no gradient)."""
+        both = present & self.previous_present
+        xi = self.logits.read_value()
+        delta = tf.where(both, tf.math.log(self.previous + 1e-8) - tf.math.log(tf.where(both, losses, 1.0) + 1e-8), 0.0)
+        z = self._softmax(xi, both)
+        d = z * delta - z * tf.reduce_sum(z * delta)             # J^T delta, J = diag(z) - z z^T
+        g = d + self.w_gamma * xi
+        n = self.adam_steps + tf.cast(both, tf.float32)
+        m = tf.where(both, 0.9 * self.adam_m + 0.1 * g, self.adam_m)
+        v = tf.where(both, 0.999 * self.adam_v + 0.001 * g * g, self.adam_v)
+        safe_n = tf.maximum(n, 1.0)
+        step = self.w_lr * (m / (1.0 - 0.9 ** safe_n)) / (tf.sqrt(v / (1.0 - 0.999 ** safe_n)) + 1e-8)
+        self.logits.assign(tf.where(both, xi - step, xi))
+        self.adam_m.assign(m)
+        self.adam_v.assign(v)
+        self.adam_steps.assign(n)
+
+    def __call__(self, losses, present):
+        fixed = tf.stop_gradient(losses)
+        self.update_logits(fixed, present)
+        z = self._softmax(self.logits.read_value(), present)
+        d = tf.where(present, fixed + 1e-8, 1.0)
+        c = tf.reduce_sum(tf.where(present, z / d, 0.0))
+        c = tf.where(c > 0, c, 1.0)
+        value = tf.reduce_sum(tf.where(present, z / c * tf.math.log(tf.where(present, losses, 1.0) + 1e-8), 0.0))
+        self._last.assign(tf.where(present, z / (c * d), 0.0))
+        self.previous.assign(tf.where(present, fixed, self.previous))
+        self.previous_present.assign(present)
+        return value
+
+    def task_weights(self):
+        return self._last.read_value()
+
+
+OBJECTIVES.update({c.flag_name: c for c in (LogObjective, GLSObjective, STCHObjective, FAMOObjective)})
+
+
 def option_defaults() -> dict:
     """{option name: default} of every objective's options (its constructor's keyword default)."""
     return {option: parameter_default(cls, parameter)

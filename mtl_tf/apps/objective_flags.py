@@ -34,13 +34,25 @@ flags.DEFINE_integer("dwa_epoch_steps", OBJECTIVE["dwa_epoch_steps"], "--objecti
 flags.DEFINE_float("gradnorm_alpha", OBJECTIVE["gradnorm_alpha"], "--objective=gradnorm: asymmetry alpha (>= 0).", lower_bound=0.0)
 flags.DEFINE_float("gradnorm_lr", OBJECTIVE["gradnorm_lr"], "--objective=gradnorm: learning rate of the task weights (> 0).")
 flags.register_validator("gradnorm_lr", lambda v: v > 0, message="--gradnorm_lr must be > 0.")
+# the zoo's loss weightings (mtl_tf/objectives.py: formulas, defaults and references in their docstrings)
+flags.DEFINE_float("stch_mu", OBJECTIVE["stch_mu"], "--objective=stch: smoothing mu (> 0) of the Tchebycheff max.")
+flags.register_validator("stch_mu", lambda v: v > 0, message="--stch_mu must be > 0.")
+flags.DEFINE_integer("stch_warmup_epochs", OBJECTIVE["stch_warmup_epochs"], "--objective=stch: epochs of sum log L "
+                     "before the nadir point is recorded (over one more epoch).", lower_bound=0)
+flags.DEFINE_integer("stch_epoch_steps", OBJECTIVE["stch_epoch_steps"], "--objective=stch: steps per 'epoch'.",
+                     lower_bound=1)
+flags.DEFINE_float("famo_w_lr", OBJECTIVE["famo_w_lr"], "--objective=famo: Adam learning rate of the loss logits (> 0).")
+flags.register_validator("famo_w_lr", lambda v: v > 0, message="--famo_w_lr must be > 0.")
+flags.DEFINE_float("famo_w_gamma", OBJECTIVE["famo_w_gamma"], "--objective=famo: weight decay of the loss logits.",
+                   lower_bound=0.0)
 
 flags.DEFINE_enum("grad_method", "none", list(METHODS),
                   "How per-task gradients of the shared variables become one update: none (back-propagate "
                   "the objective), pcgrad, mgda (the exact min-norm point), mgda_ub (MGDA on the shared "
                   "representation), cagrad, imtl (IMTL-G); the zoo (mtl_tf/methods/zoo.py): mean, constant, "
                   "random (RLW), upgrad, dualproj, aligned_mtl, nash_mtl, fairgrad, krum, config, trimmed_mean, "
-                  "graddrop.")
+                  "graddrop; with per-step state (mtl_tf/methods/zoo2.py): gradvac, db_mtl (with --objective=log), "
+                  "excess_mtl.")
 flags.DEFINE_float("cagrad_c", method_default("cagrad_c"), "CAGrad's conflict-averse radius c (>= 0; 0 gives the "
                    "mean gradient).", lower_bound=0.0)
 flags.DEFINE_integer("mgda_max_iterations", method_default("mgda_max_iterations"), "Iterations at most of MGDA's "
@@ -71,3 +83,14 @@ flags.DEFINE_integer("trimmed_trim_number", method_default("trimmed_trim_number"
                      "each end of every coordinate.", lower_bound=0)
 flags.DEFINE_float("graddrop_leak", method_default("graddrop_leak"), "GradDrop: leak in [0, 1] (1: the plain sum).",
                    lower_bound=0.0, upper_bound=1.0)
+# part 2 (mtl_tf/methods/zoo2.py)
+flags.DEFINE_float("gradvac_beta", method_default("gradvac_beta"), "GradVac: EMA rate in [0, 1] of the target cosines.",
+                   lower_bound=0.0, upper_bound=1.0)
+flags.DEFINE_float("db_beta", method_default("db_beta"), "DB-MTL: EMA factor in [0, 1] of the log-loss gradients.",
+                   lower_bound=0.0, upper_bound=1.0)
+flags.DEFINE_float("db_beta_sigma", method_default("db_beta_sigma"), "DB-MTL: the EMA factor decays as "
+                   "beta / step^beta_sigma (>= 0).", lower_bound=0.0)
+flags.DEFINE_float("excess_robust_step_size", method_default("excess_robust_step_size"), "ExcessMTL: step size of "
+                   "the exponentiated weight update (>= 0).", lower_bound=0.0)
+flags.DEFINE_float("excess_eps", method_default("excess_eps"), "ExcessMTL: eps in h = sqrt(sum g^2 + eps).",
+                   lower_bound=0.0)
