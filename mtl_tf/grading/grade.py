@@ -78,6 +78,12 @@ def main(argv=None) -> int:
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
+    if not results.get("tests") and not results.get("extra_data", {}).get("grading_error"):
+        # a grading that graded nothing must fail loudly, whatever the runner said
+        reason = (results.get("output") or "").strip()
+        results = sandbox._error_results("No graded test ran" + (f": {report.truncate(reason, 2000)}" if reason else
+                                         " (the tests could not be collected or started, and gave no reason)")
+                                         + ". Please tell the course staff.")
     write_results(args.results, results)
     print(results["output"])
     print(f"score {results['score']:g}/{results['max_score']:g} in {results['execution_time']:g} s -> {args.results}")
