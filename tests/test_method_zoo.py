@@ -260,7 +260,7 @@ def test_absent_nan_rows_never_enter_and_registry_builds_every_method():
 from mtl_tf import objectives  # noqa: E402
 from mtl_tf.methods import zoo2  # noqa: E402
 
-ZOO2 = ["gradvac", "db_mtl", "excess_mtl"]
+ZOO2 = ["gradvac", "db_mtl", "excess_mtl", "moco", "modo", "sdmgrad"]
 ZOO_OBJECTIVES = ["log", "gls", "stch", "famo"]
 _PAD = 20   # the property functions run _step on [20, P] rows, the first K present (fresh state, two steps)
 
@@ -285,8 +285,15 @@ _STATEFUL = {
                                 effective=lambda w: w * (1 - 0.9 ** 2)),
     "zoo2_excess_mtl": _stateful_fn(zoo2.ExcessMTL(_TASKS20, 1, eps=0.0), lambda d, p: [
         tf.zeros([_PAD, p], d), tf.ones([_PAD], tf.float64), tf.zeros([_PAD], tf.float64), tf.zeros([_PAD], tf.bool)]),
+    # two steps on the same g: y = (1 - (1 - beta_1)(1 - beta_2)) g
+    "zoo2_moco": _stateful_fn(zoo2.MoCo(_TASKS20, 1), lambda d, p: [
+        tf.zeros([_PAD, p], d), tf.zeros([_PAD], tf.int64), tf.ones([_PAD], tf.float64) / _PAD],
+        effective=lambda w: w * (1 - 0.5 * (1 - 0.5 / 2 ** 0.5))),
+    "zoo2_modo": _stateful_fn(zoo2.MoDo(_TASKS20), lambda d, p: [tf.ones([_PAD], tf.float64) / _PAD]),
+    "zoo2_sdmgrad": _stateful_fn(zoo2.SDMGrad(_TASKS20), lambda d, p: [tf.ones([_PAD], tf.float64) / _PAD]),
 }
 props.METHODS.update(_STATEFUL)
+_SCALE_DEPENDENT = ("zoo2_moco", "zoo2_modo")   # their lambda steps depend on G G^T's scale, as in the papers
 # a small subset of the shared inputs keeps the suite short: every kind of matrix once
 _CASES2 = [(n, g) for n, g in CASES if n in ("conflicting_pair", "near_parallel", "zero_row", "duplicated_rows",
                                            "rank_deficient", "norms_1e6_apart", "single_row", "small_integer_0",
@@ -313,7 +320,8 @@ def test_stateful_methods_combination_scale_permutation(method, dtype):
     for name, g in _CASES2:
         u, w = run(method, g, props.DTYPES[dtype])
         props.assert_combination(method, g, u, w, tol)
-        props.assert_scale_equivariant(method, g, props.DTYPES[dtype], tol)
+        if method not in _SCALE_DEPENDENT:
+            props.assert_scale_equivariant(method, g, props.DTYPES[dtype], tol)
         if method != "zoo2_gradvac":   # GradVac visits the tasks in a random order, as PCGrad
             props.assert_permutation_equivariant(method, g, props.DTYPES[dtype], tol, props.unique_weights(method, g))
 
@@ -475,3 +483,77 @@ def test_famo_against_the_reference_update():
     before = famo.logits.numpy().copy()
     _, grad = _grad(famo, [1.0, 2.0, 3.0], [True, False, True])
     assert grad[1] == 0 and famo.logits.numpy()[1] == before[1] and abs(grad.sum() - 1) < 1e-5
+
+
+def _projection_loop(y):
+    """LibMTL MoDo's _projection2simplex (a loop over the sorted values)."""
+    m, srt = len(y), np.sort(y)[::-1]
+    tmpsum, tmax_f = 0.0, (np.sum(y) - 1.0) / m
+    for i in range(m - 1):
+        tmpsum += srt[i]
+        tmax = (tmpsum - 1) / (i + 1.0)
+        if tmax > srt[i + 1]:
+            tmax_f = tmax
+            break
+    return np.maximum(y - tmax_f, 0)
+
+
+@pytest.mark.parametrize("lambda_update", ["projection", "softmax"])
+def test_moco_against_the_reference_loop(lambda_update):
+    rng = np.random.default_rng(9)
+    t, p = 3, 4
+    beta, bs, gamma, gs, rho = 0.5, 0.5, 0.1, 0.5, 0.05
+    m = zoo2.MoCo(["a", "b", "c"], p, beta, bs, gamma, gs, rho, lambda_update, dtype=tf.float64)
+    y, lam = np.zeros((t, p)), np.ones(t) / t
+    for step in range(1, 5):
+        g = rng.normal(size=(t, p)) * 2
+        y = y - beta / step ** bs * (y - g)
+        v = lam - gamma / step ** gs * (y @ y.T + rho * np.eye(t)) @ lam
+        lam = _projection_loop(v) if lambda_update == "projection" else np.exp(v) / np.exp(v).sum()
+        u, w = m.combine(tf.constant(g), tf.constant([True] * t))
+        np.testing.assert_allclose(w, lam, rtol=1e-10, atol=1e-14)
+        np.testing.assert_allclose(u, y.T @ lam, rtol=1e-10, atol=1e-14)
+
+
+def test_modo_and_sdmgrad_against_the_reference_loops():
+    rng = np.random.default_rng(10)
+    t, p = 4, 6
+    modo, sdm = zoo2.MoDo(["a", "b", "c", "d"], gamma=0.05, rho=0.1), zoo2.SDMGrad(["a", "b", "c", "d"], 0.3, 20)
+    lam_modo, w_sdm = np.ones(t) / t, np.ones(t) / t
+    for _ in range(3):
+        g = rng.normal(size=(t, p))
+        lam_modo = _projection_loop(lam_modo - 0.05 * (g @ (g.T @ lam_modo) + 0.1 * lam_modo))
+        u, w = modo.combine(tf.constant(g), tf.constant([True] * t))
+        np.testing.assert_allclose(w, lam_modo, rtol=1e-10, atol=1e-14)
+        np.testing.assert_allclose(u, g.T @ lam_modo, rtol=1e-10, atol=1e-14)
+        # SDMGrad (LibMTL): GG / mean(sqrt(diag))^2, torch SGD(lr=5, momentum=0.5) + projection, niter times
+        gg = g @ g.T
+        gg = gg / np.mean(np.sqrt(np.maximum(np.diag(gg), 0))) ** 2
+        gmean, buf = gg.mean(1), None
+        for _ in range(20):
+            grad = gg @ w_sdm + 0.3 * gmean
+            buf = grad if buf is None else 0.5 * buf + grad
+            w_sdm = _projection_loop(w_sdm - 5 * buf)
+        u, w = sdm.combine(tf.constant(g), tf.constant([True] * t))
+        np.testing.assert_allclose(u, (g.T @ w_sdm + 0.3 * g.mean(0)) / 1.3, rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(sdm.w.numpy(), w_sdm, rtol=1e-9, atol=1e-12)
+    # task-sampled: the absent task keeps its lambda, the present ones keep their mass
+    before = modo.lambd.numpy().copy()
+    modo.combine(tf.constant(rng.normal(size=(t, p))), tf.constant([True, False, True, True]))
+    after = modo.lambd.numpy()
+    assert after[1] == before[1] and abs(after.sum() - 1) < 1e-12
+
+
+def test_stateful_methods_ignore_absent_nan_rows_and_keep_their_state_on_a_nan_step():
+    g = np.random.default_rng(0).normal(size=(3, 6))
+    g[1] = np.nan
+    tasks = ["a", "b", "c"]
+    for m in (zoo2.GradVac(tasks), zoo2.DBMTL(tasks, 6), zoo2.ExcessMTL(tasks, 6), zoo2.MoCo(tasks, 6), zoo2.MoDo(tasks),
+              zoo2.SDMGrad(tasks)):
+        u, w = m.combine(tf.constant(g, tf.float32), tf.constant([True, False, True]))
+        assert np.all(np.isfinite(u)) and w[1] == 0, type(m).__name__
+        state = [v.numpy().copy() for v in m._state]
+        u, _ = m.combine(tf.constant(g, tf.float32), tf.constant([True, True, True]))
+        assert np.all(np.isnan(u)), f"{type(m).__name__}: a non-finite present row gives a NaN update"
+        for before, v in zip(state, m._state):
+            np.testing.assert_array_equal(before, v.numpy(), err_msg=f"{type(m).__name__}: a refused step changed its state")

@@ -52,7 +52,7 @@ flags.DEFINE_enum("grad_method", "none", list(METHODS),
                   "representation), cagrad, imtl (IMTL-G); the zoo (mtl_tf/methods/zoo.py): mean, constant, "
                   "random (RLW), upgrad, dualproj, aligned_mtl, nash_mtl, fairgrad, krum, config, trimmed_mean, "
                   "graddrop; with per-step state (mtl_tf/methods/zoo2.py): gradvac, db_mtl (with --objective=log), "
-                  "excess_mtl.")
+                  "excess_mtl, moco, modo, sdmgrad.")
 flags.DEFINE_float("cagrad_c", method_default("cagrad_c"), "CAGrad's conflict-averse radius c (>= 0; 0 gives the "
                    "mean gradient).", lower_bound=0.0)
 flags.DEFINE_integer("mgda_max_iterations", method_default("mgda_max_iterations"), "Iterations at most of MGDA's "
@@ -94,3 +94,19 @@ flags.DEFINE_float("excess_robust_step_size", method_default("excess_robust_step
                    "the exponentiated weight update (>= 0).", lower_bound=0.0)
 flags.DEFINE_float("excess_eps", method_default("excess_eps"), "ExcessMTL: eps in h = sqrt(sum g^2 + eps).",
                    lower_bound=0.0)
+flags.DEFINE_float("moco_beta", method_default("moco_beta"), "MoCo: tracking rate in [0, 1] of y.", lower_bound=0.0,
+                   upper_bound=1.0)
+flags.DEFINE_float("moco_beta_sigma", method_default("moco_beta_sigma"), "MoCo: beta decays as beta / step^sigma.",
+                   lower_bound=0.0)
+flags.DEFINE_float("moco_gamma", method_default("moco_gamma"), "MoCo: step size of lambda (>= 0).", lower_bound=0.0)
+flags.DEFINE_float("moco_gamma_sigma", method_default("moco_gamma_sigma"), "MoCo: gamma decays as gamma / step^sigma.",
+                   lower_bound=0.0)
+flags.DEFINE_float("moco_rho", method_default("moco_rho"), "MoCo: l2 regularisation of lambda's step.", lower_bound=0.0)
+flags.DEFINE_enum("moco_lambda_update", method_default("moco_lambda_update"), ["projection", "softmax"],
+                  "MoCo: lambda's map back to the simplex (projection: the paper's; softmax: LibMTL's).")
+flags.DEFINE_float("modo_gamma", method_default("modo_gamma"), "MoDo: step size of lambda (>= 0).", lower_bound=0.0)
+flags.DEFINE_float("modo_rho", method_default("modo_rho"), "MoDo: l2 regularisation of lambda's step.", lower_bound=0.0)
+flags.DEFINE_float("sdmgrad_lamda", method_default("sdmgrad_lamda"), "SDMGrad: weight lamda (>= 0) of the mean "
+                   "direction.", lower_bound=0.0)
+flags.DEFINE_integer("sdmgrad_niter", method_default("sdmgrad_niter"), "SDMGrad: projected SGD steps on w per step.",
+                     lower_bound=0)

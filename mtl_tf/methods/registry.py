@@ -67,6 +67,15 @@ METHODS: Dict[str, Optional[Entry]] = {
     "excess_mtl": Entry(lambda tasks, model, seed, robust_step_size=1e-2, eps=1e-7: zoo2.ExcessMTL(
         tasks, zoo2.shared_size(model, tasks), robust_step_size, eps), {"robust_step_size": 1e-2, "eps": 1e-7},
         "ExcessMTL: weights grow with each task's AdaGrad-estimated excess risk"),
+    "moco": Entry(lambda tasks, model, seed, beta=0.5, beta_sigma=0.5, gamma=0.1, gamma_sigma=0.5, rho=0.0,
+                  lambda_update="projection": zoo2.MoCo(tasks, zoo2.shared_size(model, tasks), beta, beta_sigma, gamma,
+                                                        gamma_sigma, rho, lambda_update),
+                  {"beta": 0.5, "beta_sigma": 0.5, "gamma": 0.1, "gamma_sigma": 0.5, "rho": 0.0,
+                   "lambda_update": "projection"}, "MoCo: MGDA's simplex step on tracked (momentum) gradients"),
+    "modo": Entry(lambda tasks, model, seed, gamma=1e-3, rho=0.1: zoo2.MoDo(tasks, gamma, rho),
+                  {"gamma": 1e-3, "rho": 0.1}, "MoDo: one projected-gradient step on lambda per step (one batch)"),
+    "sdmgrad": Entry(lambda tasks, model, seed, lamda=0.3, niter=20: zoo2.SDMGrad(tasks, lamda, niter),
+                     {"lamda": 0.3, "niter": 20}, "SDMGrad: MGDA towards the mean, projected SGD on w (one batch)"),
 }
 
 

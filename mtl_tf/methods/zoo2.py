@@ -21,6 +21,26 @@
   the weights alone, later steps w_i <- w_i exp(robust_step_size r_i / r_i^0), w renormalised to sum
   T; update = sum_i w_i g_i. Options: ``robust_step_size`` (1e-2), ``eps`` (1e-7, the official code's).
 
+* ``moco`` (Fernando et al. 2023, "Mitigating Gradient Bias in Multi-objective Learning", ICLR;
+  LibMTL ``MoCo``): tracked gradients y_i <- y_i - beta_t (y_i - g_i), beta_t = beta / n_i^beta_sigma;
+  lambda <- P(lambda - gamma_t (Y Y^T + rho I) lambda), gamma_t = gamma / t^gamma_sigma; update =
+  Y^T lambda. P is the paper's Euclidean projection on the simplex (``lambda_update=projection``) or
+  LibMTL's / the authors' code's softmax (``softmax``). Options: ``beta`` (0.5), ``beta_sigma`` (0.5),
+  ``gamma`` (0.1), ``gamma_sigma`` (0.5), ``rho`` (0.0), ``lambda_update`` (projection). LibMTL also
+  rescales each row to norm L_i (it has the losses); a method here sees only the rows. The weights
+  logged are lambda (the update combines the tracked y, not this step's rows).
+* ``modo`` (Chen et al. 2023, "Three-Way Trade-Off in Multi-Objective Learning", NeurIPS; LibMTL
+  ``MoDo``): lambda <- P_simplex(lambda - gamma (G1 G2^T lambda + rho lambda)), update = G3^T lambda.
+  Options: ``gamma`` (1e-3), ``rho`` (0.1).
+* ``sdmgrad`` (Xiao et al. 2023, "Direction-oriented Multi-objective Learning", NeurIPS; LibMTL
+  ``SDMGrad``): A = G1 G2^T / mean_i(sqrt(max(A_ii, 0)))^2, w (kept across steps, 1/T at first)
+  takes ``niter`` projected SGD steps (lr 5, momentum 0.5, fresh momentum every step) on
+  A w + lamda mean_j A_:j; update = (G3^T w + lamda mean_i g3_i) / (1 + lamda).
+  Options: ``lamda`` (0.3), ``niter`` (20).
+  MoDo and SDMGrad are defined with three independent batches per step (G1, G2, G3; LibMTL draws
+  three); this toolkit's step has one batch, so G1 = G2 = G3 = this step's rows: the
+  single-sample variant (a biased estimate of G G^T lambda, which the double sampling avoids).
+
 State (checkpointed ``replicated_state`` variables, tracked as ``grad_method``) is computed inside
 the step's branch and written once, after it: under a strategy a replicated write is a
 synchronization point and must not sit inside ``tf.cond``. Absent tasks' state is left as it is
@@ -31,7 +51,10 @@ Where this deviates from the reference code, and why:
 * the ``+ 1e-8`` guards of the reference divisions are exact zero tests here (a zero row has cosine
   0 and no buffer weight), so every method is equivariant to the rows' scale;
 * GradVac with phi_ij = 1 (only reachable for exactly parallel rows) skips the correction instead
-  of dividing by 1e-8.
+  of dividing by 1e-8;
+* MoCo / MoDo / SDMGrad keep one simplex vector over all T tasks: a step updates the present tasks'
+  entries, renormalised to the simplex of the present tasks and written back with their previous
+  total mass (in joint mode: the reference update itself).
 """
 
 import numpy as np
@@ -235,3 +258,144 @@ class ExcessMTL(_StatefulMethod):
         return update, weights, [tf.tensor_scatter_nd_update(squares, ids[:, None], tf.cast(sq, squares.dtype)),
                                  new_lw, tf.tensor_scatter_nd_update(initial, ids[:, None], r0),
                                  tf.tensor_scatter_nd_update(initialized, ids[:, None], tf.ones_like(first))]
+
+
+def simplex_projection(v):
+    """The Euclidean projection of v [K] on the probability simplex (sort-based, exact)."""
+    k = tf.shape(v)[0]
+    u = tf.sort(v, direction="DESCENDING")
+    css = tf.cumsum(u)
+    ind = tf.cast(tf.range(1, k + 1), v.dtype)
+    count = tf.reduce_sum(tf.cast(u * ind > css - 1.0, tf.int32))   # >= 1; the condition holds on a prefix
+    theta = (tf.gather(css, count - 1) - 1.0) / tf.cast(count, v.dtype)
+    return tf.maximum(v - theta, 0.0)
+
+
+def _present_simplex(lam, ids):
+    """(lambda of the present tasks renormalised to the simplex [K], their previous mass)."""
+    sub = tf.gather(lam, ids)
+    mass = tf.reduce_sum(sub)
+    k = tf.cast(tf.shape(ids)[0], lam.dtype)
+    return tf.where(mass > 0, sub / tf.where(mass > 0, mass, 1.0), tf.ones_like(sub) / k), mass
+
+
+def _write_simplex(lam, ids, new_sub, mass, t):
+    k = tf.cast(tf.shape(ids)[0], lam.dtype)
+    return tf.tensor_scatter_nd_update(lam, ids[:, None], new_sub * tf.where(mass > 0, mass, k / t))
+
+
+def _exact_gram(rows):
+    """rows rows^T [K, K] in float64, not rescaled (MoCo's and MoDo's steps depend on its scale)."""
+    r = tf.cast(rows, _F64)
+    return tf.matmul(r, r, transpose_b=True)
+
+
+class MoCo(_StatefulMethod):
+    """MoCo: tracked gradients and a simplex step on lambda (formula: module docstring).
+    Options: ``beta`` (0.5), ``beta_sigma`` (0.5), ``gamma`` (0.1), ``gamma_sigma`` (0.5), ``rho`` (0.0),
+    ``lambda_update`` (projection | softmax). State: y [T, P], the steps per task, lambda [T]."""
+
+    def __init__(self, tasks, size: int, beta: float = 0.5, beta_sigma: float = 0.5, gamma: float = 0.1,
+                 gamma_sigma: float = 0.5, rho: float = 0.0, lambda_update: str = "projection", dtype=tf.float32,
+                 name=None):
+        super().__init__(tasks, name=name)
+        if lambda_update not in ("projection", "softmax"):
+            raise ValueError(f"moco's lambda_update must be projection or softmax, got {lambda_update!r}.")
+        if min(beta, beta_sigma, gamma, gamma_sigma, rho) < 0 or beta > 1:
+            raise ValueError("moco needs 0 <= beta <= 1 and beta_sigma, gamma, gamma_sigma, rho >= 0.")
+        self.beta, self.beta_sigma, self.gamma, self.gamma_sigma, self.rho = map(
+            float, (beta, beta_sigma, gamma, gamma_sigma, rho))
+        self.lambda_update = lambda_update
+        self._init_state()
+        n = len(self.tasks)
+        self.tracked = replicated_state(tf.zeros([n, int(size)], dtype), "tracked_gradients")
+        self.steps = replicated_state(tf.zeros([n], tf.int64), "task_steps")
+        self.lambd = replicated_state(tf.ones([n], _F64) / n, "lambda")
+        self._state = [self.tracked, self.steps, self.lambd]
+
+    def _step(self, grads, ids, state):
+        y, steps, lam = state
+        t = len(self.tasks)
+        rows = tf.gather(grads, ids)
+        n = tf.gather(steps, ids) + 1
+        b = tf.cast(self.beta / tf.cast(n, _F64) ** self.beta_sigma, rows.dtype)[:, None]
+        old = tf.cast(tf.gather(y, ids), rows.dtype)
+        new_y = old - b * (old - rows)
+        step = tf.cast(self.calls.read_value() + 1, _F64)
+        g = self.gamma / step ** self.gamma_sigma
+        sub, mass = _present_simplex(lam, ids)
+        k = tf.shape(ids)[0]
+        a = _exact_gram(new_y) + self.rho * tf.eye(k, dtype=_F64)
+        v = sub - g * tf.linalg.matvec(a, sub)
+        new_sub = simplex_projection(v) if self.lambda_update == "projection" else tf.nn.softmax(v)
+        w = tf.cast(new_sub, rows.dtype)
+        update = tf.linalg.matvec(new_y, w, transpose_a=True)
+        weights = tf.scatter_nd(ids[:, None], w, [t])
+        return update, weights, [tf.tensor_scatter_nd_update(y, ids[:, None], tf.cast(new_y, y.dtype)),
+                                 tf.tensor_scatter_nd_update(steps, ids[:, None], n),
+                                 _write_simplex(lam, ids, new_sub, mass, t)]
+
+
+class MoDo(_StatefulMethod):
+    """MoDo (single-sample): lambda <- P_simplex(lambda - gamma (G G^T + rho I) lambda), update = G^T lambda.
+    Options: ``gamma`` (1e-3), ``rho`` (0.1). State: lambda [T]."""
+
+    def __init__(self, tasks, gamma: float = 1e-3, rho: float = 0.1, name=None):
+        super().__init__(tasks, name=name)
+        if gamma < 0 or rho < 0:
+            raise ValueError("modo needs gamma >= 0 and rho >= 0.")
+        self.gamma, self.rho = float(gamma), float(rho)
+        self._init_state()
+        n = len(self.tasks)
+        self.lambd = replicated_state(tf.ones([n], _F64) / n, "lambda")
+        self._state = [self.lambd]
+
+    def _step(self, grads, ids, state):
+        (lam,) = state
+        t = len(self.tasks)
+        rows = tf.gather(grads, ids)
+        sub, mass = _present_simplex(lam, ids)
+        a = _exact_gram(rows)
+        new_sub = simplex_projection(sub - self.gamma * (tf.linalg.matvec(a, sub) + self.rho * sub))
+        w = tf.cast(new_sub, rows.dtype)
+        return (tf.linalg.matvec(rows, w, transpose_a=True), tf.scatter_nd(ids[:, None], w, [t]),
+                [_write_simplex(lam, ids, new_sub, mass, t)])
+
+
+class SDMGrad(_StatefulMethod):
+    """SDMGrad (single-sample): ``niter`` projected SGD-momentum steps on w, then (G^T w + lamda g0) / (1 + lamda).
+    Options: ``lamda`` (0.3), ``niter`` (20). State: w [T]."""
+
+    def __init__(self, tasks, lamda: float = 0.3, niter: int = 20, name=None):
+        super().__init__(tasks, name=name)
+        if lamda < 0 or niter < 0:
+            raise ValueError("sdmgrad needs lamda >= 0 and niter >= 0.")
+        self.lamda, self.niter = float(lamda), int(niter)
+        self._init_state()
+        n = len(self.tasks)
+        self.w = replicated_state(tf.ones([n], _F64) / n, "w")
+        self._state = [self.w]
+
+    def _step(self, grads, ids, state):
+        (lam,) = state
+        t = len(self.tasks)
+        present = tf.scatter_nd(ids[:, None], tf.ones_like(ids, tf.bool), [t])
+        rows_all = tf.where(present[:, None], grads, tf.zeros_like(grads))
+        gg = tf.cast(tf.gather(tf.gather(gram_matrix(rows_all), ids), ids, axis=1), _F64)   # scale-free below
+        diag = tf.maximum(tf.linalg.diag_part(gg), 0.0)
+        scale = tf.reduce_mean(tf.sqrt(diag)) ** 2
+        gg = tf.where(scale > 0, gg / tf.where(scale > 0, scale, 1.0), tf.zeros_like(gg))
+        gmean = tf.reduce_mean(gg, axis=1)
+        sub, mass = _present_simplex(lam, ids)
+
+        def body(i, w, buf):
+            grad = tf.linalg.matvec(gg, w) + self.lamda * gmean
+            buf = tf.where(i > 0, 0.5 * buf + grad, grad)          # torch SGD momentum 0.5, no dampening
+            return i + 1, simplex_projection(w - 5.0 * buf), buf
+
+        _, new_sub, _ = tf.while_loop(lambda i, w, b: i < self.niter, body, (tf.constant(0), sub, tf.zeros_like(sub)))
+        k = tf.cast(tf.shape(ids)[0], _F64)
+        w = tf.cast((new_sub + self.lamda / k) / (1.0 + self.lamda), grads.dtype)
+        weights = tf.scatter_nd(ids[:, None], w, [t])
+        return (tf.linalg.matvec(rows_all, weights, transpose_a=True), weights,
+                [_write_simplex(lam, ids, new_sub, mass, t)])
