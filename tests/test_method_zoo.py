@@ -557,3 +557,19 @@ def test_stateful_methods_ignore_absent_nan_rows_and_keep_their_state_on_a_nan_s
         assert np.all(np.isnan(u)), f"{type(m).__name__}: a non-finite present row gives a NaN update"
         for before, v in zip(state, m._state):
             np.testing.assert_array_equal(before, v.numpy(), err_msg=f"{type(m).__name__}: a refused step changed its state")
+
+
+def test_zoo2_state_and_weighting_state_round_trip_a_checkpoint(tmp_path):
+    g = tf.constant(np.random.default_rng(1).normal(size=(3, 4)))
+    every = tf.constant([True] * 3)
+    made = {"moco": lambda: zoo2.MoCo(["a", "b", "c"], 4, dtype=tf.float64), "gradvac": lambda: zoo2.GradVac(["a", "b", "c"]),
+            "famo": lambda: objectives.make_objective("famo", TASKS3)}
+    for name, make in made.items():
+        first = make()
+        for _ in range(2):
+            first.combine(g, every) if name != "famo" else first(tf.constant([1.0, 2.0, 0.5]) * (2 + _), every)
+        path = tf.train.Checkpoint(m=first).save(str(tmp_path / name))
+        second = make()
+        tf.train.Checkpoint(m=second).restore(path).assert_existing_objects_matched()
+        for a, b in zip(first.variables, second.variables):
+            np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=f"{name}: {a.name}")
