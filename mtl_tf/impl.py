@@ -53,9 +53,7 @@ def graded(name: str):
     return module(name)
 
 
-def _do_not_convert():
-    import tensorflow as tf   # here, so that importing impl stays cheap for the grader's parent
-    return tf.autograph.experimental.do_not_convert(graded)
-
-
-graded = _do_not_convert()
+# autograph calls a function carrying this attribute as is (what ``tf.autograph.experimental.
+# do_not_convert`` sets); set here without importing TensorFlow, so that importing impl stays cheap
+# for the grader, whose children import it before any test (a TensorFlow import is ~5 s)
+graded.autograph_info__ = {}

@@ -8,7 +8,6 @@ import os
 import re
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from absl import flags
@@ -113,35 +112,64 @@ def test_flags_are_defined_only_in_the_apps():
 
 
 _ALONE = r"""
-import importlib, sys
+import importlib, json, os, sys
+# third-party start-up once (TensorFlow ~5 s); each mtl_tf module is then imported first and alone
+# in a forked child whose sys.modules holds no mtl_tf module
+import numpy, tensorflow, keras  # noqa: F401
 from absl import flags
-module = importlib.import_module(sys.argv[1])
-assert not flags.FLAGS.is_parsed(), "importing parsed the flags"
-defined = sorted(m for m, f in flags.FLAGS.flags_by_module_dict().items() if "mtl_tf" in m and f)
-print("DEFINED", ",".join(defined))
+
+
+def start(name):
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read)
+        try:
+            assert not any(m.startswith("mtl_tf") for m in sys.modules), "mtl_tf imported before the module"
+            importlib.import_module(name)
+            result = {"error": "importing parsed the flags" if flags.FLAGS.is_parsed() else None,
+                      "defined": sorted(m for m, f in flags.FLAGS.flags_by_module_dict().items() if "mtl_tf" in m and f)}
+        except BaseException as e:  # noqa: BLE001
+            result = {"error": f"{type(e).__name__}: {e}".splitlines()[0], "defined": []}
+        os.write(write, json.dumps(result).encode())   # a few hundred bytes: fits the pipe's buffer
+        os._exit(0)
+    os.close(write)
+    return name, pid, read
+
+
+def finish(name, pid, read):
+    _, status = os.waitpid(pid, 0)
+    data = os.read(read, 1 << 16)
+    os.close(read)
+    results[name] = json.loads(data) if data else {"error": f"the child died (status {status})", "defined": []}
+
+
+results, running = {}, []
+for name in sys.argv[1:]:
+    running.append(start(name))
+    if len(running) == 2:   # two at a time (2 cores)
+        finish(*running.pop(0))
+for child in running:
+    finish(*child)
+print("RESULTS", json.dumps(results))
 """
 
 
-def _import_alone(module: str) -> subprocess.CompletedProcess:
-    env = dict(USER_ENV, TF_CPP_MIN_LOG_LEVEL="3")
-    return subprocess.run([sys.executable, "-c", _ALONE, module], cwd=REPO, env=env, capture_output=True, text=True,
-                          timeout=300)
-
-
 @pytest.mark.slow
-@pytest.mark.timeout(1200)
+@pytest.mark.timeout(600)
 def test_every_module_imports_alone_in_a_fresh_process_without_flags():
-    """Each mtl_tf module, imported first and alone in a new interpreter, imports (no circle bites), parses
-    no flag, and -- outside the apps -- defines none."""
-    # the ast graph test above sees every module's imports; a fresh interpreter per module is needed
-    # only where an import can start one: packages, top-level modules and the apps (the suite's time
-    # budget does not allow ~80 TensorFlow start-ups)
-    names = sorted(m for m in MODULES if m.count(".") <= 1 or m in APP_MODULES or m.endswith("__init__"))
-    with ThreadPoolExecutor(max_workers=3) as pool:
-        results = dict(zip(names, pool.map(_import_alone, names)))
-    failed = {m: r.stderr.strip().splitlines()[-1:] for m, r in results.items() if r.returncode != 0}
-    assert failed == {}
-    defining = {m: re.search(r"^DEFINED (.*)$", r.stdout, re.M).group(1) for m, r in results.items()}
+    """Each mtl_tf module, imported first and alone (a forked child of one interpreter that has
+    imported only the third-party libraries), imports (no circle bites), parses no flag, and --
+    outside the apps -- defines none."""
+    env = dict(USER_ENV, TF_CPP_MIN_LOG_LEVEL="3")
+    names = sorted(MODULES)
+    run = subprocess.run([sys.executable, "-c", _ALONE, *names], cwd=REPO, env=env, capture_output=True, text=True,
+                         timeout=540)
+    assert run.returncode == 0, run.stderr[-2000:]
+    results = json.loads(re.search(r"^RESULTS (.*)$", run.stdout, re.M).group(1))
+    assert sorted(results) == names
+    assert {m: r["error"] for m, r in results.items() if r["error"]} == {}
+    defining = {m: r["defined"] for m, r in results.items()}
     assert {m: d for m, d in defining.items() if d and m not in APP_MODULES} == {}
     assert defining["mtl_tf.apps.train"], "importing the mtl-train app must define its flags"
 
@@ -152,7 +180,8 @@ def test_from_flags_carries_every_option_to_the_library():
     from mtl_tf.apps.config import from_flags
     with flagsaver.flagsaver(grad_method="cagrad", cagrad_c=0.25, objective="minmax", minmax_temperature=0.5,
                              hidden_units=["7"], correlation=0.3, nan_policy="skip_step", jit_compile=True,
-                             strategy="mirrored", eval_every=7, position_tower=True):
+                             strategy="mirrored", eval_every=7, position_tower=True, select_by="task1/rmse",
+                             early_stopping_patience=3, log_gradient_conflict=True):
         settings = from_flags(FLAGS)
     assert settings.grad_method_options == {"c": 0.25}
     assert settings.objective_options["minmax_temperature"] == 0.5
@@ -160,6 +189,7 @@ def test_from_flags_carries_every_option_to_the_library():
     assert settings.data_options["correlation"] == 0.3
     config = settings.train_config(run_dir=None, progress=False)
     assert (config.nan_policy, config.jit_compile, config.eval_every) == ("skip_step", True, 7)
+    assert (config.select_by, config.early_stopping_patience, config.log_gradient_conflict) == ("task1/rmse", 3, True)
     assert settings.strategy == "mirrored"
 
 

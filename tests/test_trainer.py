@@ -67,13 +67,15 @@ def _combo_objectives(tasks):
 
 
 def _combinations():
+    """Every objective with no gradient method, and every gradient method once, its objective cycling
+    through the four it combines with (sum and dwa: one task of two per step; weighted and
+    uncertainty: both). The full matrix costs ~4 minutes; tests/test_retrace.py runs every method's
+    flag file again (default objective), with and without XLA."""
     from mtl_tf.methods import METHODS as GRAD_METHODS
-    combos = []
-    for o in ("sum", "weighted", "minmax", "uncertainty", "dwa", "gradnorm"):
-        for m in GRAD_METHODS:
-            if m == "none" or o not in ("minmax", "gradnorm"):
-                combos.append((o, m))
-    return combos
+    combos = [(o, "none") for o in ("sum", "weighted", "minmax", "uncertainty", "dwa", "gradnorm")]
+    cycle = ("sum", "weighted", "dwa", "uncertainty")
+    methods = sorted(m for m in GRAD_METHODS if m != "none")
+    return combos + [(cycle[i % len(cycle)], m) for i, m in enumerate(methods)]
 
 
 @pytest.fixture(scope="module")

@@ -36,6 +36,14 @@ flags.DEFINE_string("tpu", "", "--strategy=tpu: TPU name or grpc:// address for 
 flags.DEFINE_enum("nan_policy", TrainConfig.nan_policy, list(NAN_POLICIES),
                   "What a non-finite loss or gradient does: stop (exit 1 naming the task(s) and step, keeping the "
                   "last good checkpoint) or skip_step (skip that update, count it in metrics.json).")
+flags.DEFINE_string("select_by", TrainConfig.select_by, "Model selection: report the test metrics at the "
+                    "evaluation with the best validation <task>/<metric> (e.g. task1/rmse) or mean_<metric> "
+                    "(e.g. mean_rmse); needs --eval_every > 0. Unset: the last step's.")
+flags.DEFINE_integer("early_stopping_patience", TrainConfig.early_stopping_patience, "With --select_by: stop after "
+                     "this many evaluations without a new best (0: never).", lower_bound=0)
+flags.DEFINE_bool("log_gradient_conflict", TrainConfig.log_gradient_conflict, "Log the pairwise cosines and norms "
+                  "of the tasks' shared gradients every --log_every steps (TensorBoard, metrics.json); costs "
+                  "one backward pass per task at those steps.")
 
 # transfer
 flags.DEFINE_string("target_task", TRANSFER["target_task"], "Transfer: the target task (a task name of --dataset).")
