@@ -367,13 +367,14 @@ def handout(assignment: dict, p: dict, homework: List[str]) -> Dict[str, str]:
         out.append(f"## Part {i}: {part.get('title', part['key'])} (`homework/{part['key']}.py`, "
                    f"{_hours(float(part.get('hours', 0)))}, slides {part.get('slides', '')})\n")
         out.append(part.get("statement", "").strip() + "\n")
-        mine = [f for f in assignment["functions"] if f.split(".")[0] == part["key"] and status[f] != "given"]
-        if mine:
-            out.append("| function | status | points (public + hidden) |\n|---|---|---|")
-            for f in mine:
-                pts = sum(r["public"] + r["hidden"] for r in p["rows"] if r["needs"] == [f])
-                out.append(f"| `{f.split('.', 1)[1]}` | {'extra credit' if status[f] == 'optional' else 'required'} | "
-                           f"{_points(pts)} |")
+        mine = {f for f in assignment["functions"] if f.split(".")[0] == part["key"] and status[f] != "given"}
+        rows = [r for r in p["rows"] if set(r["needs"]) & mine]
+        if rows:
+            out.append("| function(s) | status | points (public + hidden) |\n|---|---|---|")
+            for r in sorted(rows, key=lambda r: (len(r["needs"]), r["needs"])):
+                names = " + ".join(f"`{n.split('.', 1)[1]}`" for n in r["needs"])
+                out.append(f"| {names}{' (together)' if len(r['needs']) > 1 else ''} | "
+                           f"{'extra credit' if r['extra'] else 'required'} | {_points(r['public'] + r['hidden'])} |")
             out.append(f"\nCheck it: `pytest -m points tests/test_{part['key']}.py`\n")
     if experiments:
         out.append("## Required experiments\n\nEach experiment is one command: it trains every setting over the "
