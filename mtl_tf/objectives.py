@@ -284,7 +284,7 @@ def _present_count(present):
 class LogObjective(Objective):
     """sum_i log(L_i + 1e-8) over the present tasks: every task's loss on one (log) scale, so row i
     is grad L_i / (L_i + 1e-8). The loss-scale half of DB-MTL (Lin et al. 2023; LibMTL ``DB_MTL``'s
-    ``log(losses + 1e-8)``); ``--grad_method=db_mtl`` runs only with it."""
+    ``log(losses + 1e-8)``): DB-MTL is ``--objective=log --grad_method=db_mtl``."""
 
     flag_name = "log"
     eps = 1e-8
@@ -304,7 +304,8 @@ class LogObjective(Objective):
 class GLSObjective(Objective):
     """Geometric loss strategy (Chennupati et al. 2019, MultiNet++; LibMTL ``GLS``): the geometric
     mean (prod_i L_i)^(1/K) of the K present losses, computed as exp(mean_i log L_i) (no under- or
-    overflow of the product at large K). d/dL_i = GLS / (K L_i). Options: none."""
+    overflow of the product at large K). d/dL_i = GLS / (K L_i). Options: none. A loss of exactly 0
+    gives a NaN gradient (0 * inf), as the reference's pow(prod, 1/T) does."""
 
     flag_name = "gls"
 

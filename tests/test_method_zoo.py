@@ -384,8 +384,6 @@ def test_db_mtl_against_the_reference_buffers():
         np.testing.assert_allclose(u, ref, rtol=1e-10)
         np.testing.assert_allclose(m.buffers.numpy(), buf, rtol=1e-12)
         assert np.all(np.asarray(w)[~on] == 0)
-    with pytest.raises(ValueError, match="--objective=log"):
-        make_method("db_mtl", ["a"], objective=objectives.make_objective("sum", [Task("a", "regression")]))
 
 
 def test_excess_mtl_against_the_reference_weights():

@@ -17,12 +17,10 @@ from mtl_tf.models import split_variables
 
 @dataclasses.dataclass(frozen=True)
 class Entry:
-    """A registered method: ``build(tasks, model, seed, **options)``, its options' defaults, one line of doc,
-    and the objective it must run with, if any."""
+    """A registered method: ``build(tasks, model, seed, **options)``, its options' defaults, one line of doc."""
     build: Callable
     options: Dict[str, object]
     doc: str
-    needs_objective: Optional[str] = None   # the --objective the method is defined with (DB-MTL: log)
 
 
 METHODS: Dict[str, Optional[Entry]] = {
@@ -63,7 +61,7 @@ METHODS: Dict[str, Optional[Entry]] = {
                      "GradVac: raise each pair's cosine to its EMA target (PCGrad at target 0)"),
     "db_mtl": Entry(lambda tasks, model, seed, beta=0.9, beta_sigma=0.0: zoo2.DBMTL(
         tasks, zoo2.shared_size(model, tasks), beta, beta_sigma), {"beta": 0.9, "beta_sigma": 0.0},
-        "DB-MTL: EMA log-loss gradients rescaled to the largest norm (with --objective=log)", needs_objective="log"),
+        "DB-MTL: EMA row buffers rescaled to the largest norm (DB-MTL itself: with --objective=log)"),
     "excess_mtl": Entry(lambda tasks, model, seed, robust_step_size=1e-2, eps=1e-7: zoo2.ExcessMTL(
         tasks, zoo2.shared_size(model, tasks), robust_step_size, eps), {"robust_step_size": 1e-2, "eps": 1e-7},
         "ExcessMTL: weights grow with each task's AdaGrad-estimated excess risk"),
@@ -94,9 +92,6 @@ def make_method(name: str, tasks, *, model=None, objective=None, seed: int = 0, 
     if objective is not None and not getattr(objective, "combines_with_gradient_methods", True):
         raise ValueError(f"--objective={objective.flag_name} cannot be combined with --grad_method={name}: "
                          f"{objective.why_not_combinable}; use --grad_method=none.")
-    if entry.needs_objective and objective is not None and objective.flag_name != entry.needs_objective:
-        raise ValueError(f"--grad_method={name} is defined on the rows of --objective={entry.needs_objective} "
-                         f"(got --objective={objective.flag_name}); use --objective={entry.needs_objective}.")
     if model is not None and not split_variables(model, tasks)[0]:
         raise ValueError(f"--grad_method={name} combines the tasks' gradients of the SHARED variables, and model "
                          f"{model.name!r} has none (every variable belongs to one task); use --grad_method=none.")

@@ -10,7 +10,8 @@
   rows (g_i^PC = sum_j W_ij g_j), so update = (1^T W) G and the weights logged are 1^T W.
 * ``db_mtl`` (Lin et al. 2023, "Dual-Balancing for Multi-Task Learning"; LibMTL ``DB_MTL``): the
   rows are the gradients of log L_i (the loss-scale half: run it with ``--objective=log``, whose
-  rows are grad L_i / (L_i + 1e-8)); each task's buffer b_i <- g_i + (beta / n_i^beta_sigma)
+  rows are grad L_i / (L_i + 1e-8), as ``flags/grad_db_mtl.flags`` does; with another objective
+  this is DB-MTL's gradient-magnitude half on that objective's rows); each task's buffer b_i <- g_i + (beta / n_i^beta_sigma)
   (b_i - g_i) (n_i: the steps task i was present, b_i = 0 at first); alpha_i = max_j ||b_j|| /
   ||b_i||; update = sum_i alpha_i b_i. Options: ``beta`` (0.9), ``beta_sigma`` (0.0), LibMTL's
   ``DB_beta`` / ``DB_beta_sigma``. The weights logged are alpha (the update is a combination of
