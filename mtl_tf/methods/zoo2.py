@@ -11,8 +11,9 @@
 * ``db_mtl`` (Lin et al. 2023, "Dual-Balancing for Multi-Task Learning"; LibMTL ``DB_MTL``): the
   rows are the gradients of log L_i (the loss-scale half: run it with ``--objective=log``, whose
   rows are grad L_i / (L_i + 1e-8), as ``flags/grad_db_mtl.flags`` does; with another objective
-  this is DB-MTL's gradient-magnitude half on that objective's rows); each task's buffer b_i <- g_i + (beta / n_i^beta_sigma)
-  (b_i - g_i) (n_i: the steps task i was present, b_i = 0 at first); alpha_i = max_j ||b_j|| /
+  this is DB-MTL's gradient-magnitude half on that objective's rows); each task's buffer
+  b_i <- g_i + (beta / n_i^beta_sigma) (b_i - g_i) (n_i: the steps task i was present, b_i = 0 at
+  first); alpha_i = max_j ||b_j|| /
   ||b_i||; update = sum_i alpha_i b_i. Options: ``beta`` (0.9), ``beta_sigma`` (0.0), LibMTL's
   ``DB_beta`` / ``DB_beta_sigma``. The weights logged are alpha (the update is a combination of
   the buffers, not of this step's rows).
@@ -21,7 +22,8 @@
   excess-risk estimate r_i = g_i^T diag(1 / h_i) g_i; each task's first step stores r_i^0 and leaves
   the weights alone, later steps w_i <- w_i exp(robust_step_size r_i / r_i^0), w renormalised to sum
   T; update = sum_i w_i g_i. Options: ``robust_step_size`` (1e-2), ``eps`` (1e-7, the official code's).
-
+  (The reference weights the losses, so its task heads take w_i-weighted gradients too; here, as
+  for every method, each task's own variables take the objective's gradient.)
 * ``moco`` (Fernando et al. 2023, "Mitigating Gradient Bias in Multi-objective Learning", ICLR;
   LibMTL ``MoCo``): tracked gradients y_i <- y_i - beta_t (y_i - g_i), beta_t = beta / n_i^beta_sigma;
   lambda <- P(lambda - gamma_t (Y Y^T + rho I) lambda), gamma_t = gamma / t^gamma_sigma; update =
@@ -50,7 +52,8 @@ synchronization point and must not sit inside ``tf.cond``. Absent tasks' state i
 
 Where this deviates from the reference code, and why:
 * the ``+ 1e-8`` guards of the reference divisions are exact zero tests here (a zero row has cosine
-  0 and no buffer weight), so every method is equivariant to the rows' scale;
+  0 and no buffer weight), so GradVac, DB-MTL and SDMGrad are equivariant to the rows' scale
+  (MoCo's and MoDo's lambda steps depend on G G^T's scale by definition, ExcessMTL's eps too);
 * GradVac with phi_ij = 1 (only reachable for exactly parallel rows) skips the correction instead
   of dividing by 1e-8;
 * MoCo / MoDo / SDMGrad keep one simplex vector over all T tasks: a step updates the present tasks'
