@@ -331,12 +331,15 @@ def handout(assignment: dict, p: dict, homework: List[str]) -> Dict[str, str]:
     out = []
     title = assignment.get("title", "Multi-task learning assignment")
     out.append(f"# {title}\n")
-    out.append(f"Time: about {coding + running + writing:g} hours in all ({coding:g} h of code, {running:g} h of "
-               f"experiments, {writing:g} h of written answers; the estimates per part are below"
-               + (f"; the extra credit is {bonus:g} h more" if bonus else "") + "). Points: "
-               f"{_points(maximum)} for the code (autograded, {_points(t['public'])} of them from the tests you have) "
-               + (f"+ {_points(t['extra_public'] + t['extra_hidden'])} extra credit " if t["extra_public"] + t["extra_hidden"] else "")
-               + (f"+ {sum(q.get('points', 0) for q in questions):g} for the written part." if questions else ".") + "\n")
+    pieces = [f"{coding:g} h of code"] + ([f"{running:g} h of experiments"] if experiments else []) + (
+        [f"{writing:g} h of written answers"] if questions else [])
+    points = [f"{_points(maximum)} for the code (autograded; {_points(t['public'])} of them from the tests you have)"]
+    if t["extra_public"] + t["extra_hidden"]:
+        points.append(f"{_points(t['extra_public'] + t['extra_hidden'])} extra credit")
+    if questions:
+        points.append(f"{sum(q.get('points', 0) for q in questions):g} for the written part")
+    out.append(f"Time: about {coding + running + writing:g} hours in all ({', '.join(pieces)}; the estimates per part "
+               f"are below{f'; the extra credit is {bonus:g} h more' if bonus else ''}). Points: {' + '.join(points)}.\n")
     out.append("Install, test and submit: see `README.md`. The lecture is *"
                + assignment.get("lecture", "Multi-Task Learning & Transfer Learning Basics") + "*; slide numbers below refer to it.\n")
     if assignment.get("goals"):
@@ -378,7 +381,8 @@ def handout(assignment: dict, p: dict, homework: List[str]) -> Dict[str, str]:
             out.append(f"\nCheck it: `pytest -m points tests/test_{part['key']}.py`\n")
     if experiments:
         out.append("## Required experiments\n\nEach experiment is one command: it trains every setting over the "
-                   "seeds the lecture's claim needs (with your code), tables the results, gives a verdict by the "
+                   "seeds the lecture's claim needs with your code (finish the required parts first: a TODO stops a "
+                   "run with one line naming it), tables the results, gives a verdict by the "
                    "rule the report states, and draws the plot where there is one, into "
                    "`experiments/<name>/claims.md`. Runs that finished are reused, so an interrupted command "
                    "resumes when you run it again; `--quick` checks the pipeline in a minute (not for your "
