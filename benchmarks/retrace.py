@@ -40,27 +40,36 @@ def combinations(full: bool):
     return [[m, objectives[i % len(objectives)]] for i, m in enumerate(models)] + [[g] for g in grads]
 
 
-def count_traces(files, steps: int = 6, extra=()) -> int:
-    """Trace count of the step over ``Trainer.fit`` for the run the flag ``files`` describe."""
+def build_from_flags(files, steps: int = 6, extra=()):
+    """(flag values, data, model, gradient method or None, objective) for the run the flag ``files``
+    describe (with ``SHORT``), built the way ``mtl-train`` builds them. Call inside ``flagsaver``."""
     import keras
     from absl import flags
-    from absl.testing import flagsaver
 
     import mtl_tf.train  # noqa: F401  (defines every mtl-train flag)
     from mtl_tf.data import load_dataset
     from mtl_tf.gradients import make_grad_method
     from mtl_tf.models import build_model
     from mtl_tf.objectives import make_objective
-    from mtl_tf.training import TrainConfig, Trainer
 
     fv = flags.FLAGS
+    fv(["mtl-train"] + [f"--flagfile={f}" for f in files] + SHORT + [f"--steps={steps}", *extra])
+    keras.utils.set_random_seed(fv.seed)
+    data = load_dataset(fv.dataset, fv, fv.seed)
+    model = build_model(fv.model, data.input_shape, data.tasks, fv)
+    objective = make_objective(fv.objective, data.tasks, fv)
+    method = make_grad_method(fv.grad_method, model, data.tasks, objective, fv, seed=fv.seed)
+    return fv, data, model, method, objective
+
+
+def count_traces(files, steps: int = 6, extra=()) -> int:
+    """Trace count of the step over ``Trainer.fit`` for the run the flag ``files`` describe."""
+    from absl.testing import flagsaver
+
+    from mtl_tf.training import TrainConfig, Trainer
+
     with flagsaver.flagsaver():
-        fv(["mtl-train"] + [f"--flagfile={f}" for f in files] + SHORT + [f"--steps={steps}", *extra])
-        keras.utils.set_random_seed(fv.seed)
-        data = load_dataset(fv.dataset, fv, fv.seed)
-        model = build_model(fv.model, data.input_shape, data.tasks, fv)
-        objective = make_objective(fv.objective, data.tasks, fv)
-        method = make_grad_method(fv.grad_method, model, data.tasks, objective, fv, seed=fv.seed)
+        fv, data, model, method, objective = build_from_flags(files, steps, extra)
         config = TrainConfig(steps=fv.steps, batch_size=fv.batch_size, tasks_per_step=fv.tasks_per_step,
                              eval_every=fv.eval_every, log_every=fv.log_every, progress=False,
                              jit_compile=fv.jit_compile, steps_per_call=fv.steps_per_call)
