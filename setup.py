@@ -9,7 +9,7 @@ setup(
     include_package_data=True,
     packages=find_packages(include=["mtl_tf", "mtl_tf.*", "solutions", "homework"]),
     install_requires=["tensorflow>=2.16", "tensorflow-datasets", "tensorboard", "numpy", "absl-py"],
-    extras_require={"test": ["pytest", "pytest-timeout"], "plots": ["matplotlib"], "parquet": ["pyarrow"]},
+    extras_require={"test": ["pytest", "pytest-timeout", "pytest-xdist"], "plots": ["matplotlib"], "parquet": ["pyarrow"]},
     entry_points={"console_scripts": [
         # mtl_tf.entry quiets TensorFlow's start-up lines before the tool (and TensorFlow) is imported
         "mtl-train=mtl_tf.entry:train",

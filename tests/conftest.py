@@ -92,3 +92,9 @@ def describe(array) -> str:
     if a.size <= 8:
         return f"shape {a.shape}, values {np.array2string(a, precision=4)}"
     return f"shape {a.shape}, first values {np.array2string(a.reshape(-1)[:6], precision=4)} ..."
+
+
+def pytest_xdist_auto_num_workers(config):
+    """``pytest -n auto`` (README's test command): one worker per core, at most 4 (each worker holds
+    its own TensorFlow, ~1 GB)."""
+    return max(1, min(4, os.cpu_count() or 1))
