@@ -253,27 +253,35 @@ def cagrad(grads, c: float = 0.5, iterations: int = 60):
         l = budget * w[1:]
         return l, reach(l) - radius
 
+    vector, scalar = tf.TensorShape([None]), tf.TensorShape([])
+
     def radius_reached(family, a, b):
         """l of ``family`` (log S -> (l, excess)) where excess(log S), increasing, crosses 0 in [a, b]:
-        regula falsi (Illinois)."""
-        fa, fb = family(a)[1], family(b)[1]
-
-        def body(i, a, fa, b, fb, side):
+        regula falsi (Illinois). ``family`` appears once in the loop (steps 0 and 1 evaluate the ends):
+        each appearance is one more copy of the min-norm solver to compile."""
+        def body(i, a, fa, b, fb, side, la, lb):
             mid = tf.clip_by_value((a * fb - b * fa) / (fb - fa), a, b)
-            fm = family(mid)[1]
-            up = fm > 0
+            x = tf.where(i == 0, a, tf.where(i == 1, b, mid))
+            lx, fx = family(x)
+            search, up = i >= 2, fx > 0
             # Illinois: halve the kept end's value when the same end is kept twice, so both ends move
             fa2 = tf.where(up & (side > 0), fa / 2.0, fa)
             fb2 = tf.where(~up & (side < 0), fb / 2.0, fb)
-            a, fa = tf.where(up, a, mid), tf.where(up, fa2, fm)
-            b, fb = tf.where(up, mid, b), tf.where(up, fm, fb2)
-            return i + 1, a, fa, b, fb, tf.where(up, 1, -1)
+            to_a, to_b = (i == 0) | (search & ~up), (i == 1) | (search & up)
+            fa = tf.where(to_a, fx, tf.where(search, fa2, fa))
+            fb = tf.where(to_b, fx, tf.where(search, fb2, fb))
+            a, la = tf.where(to_a, x, a), tf.where(to_a, lx, la)
+            b, lb = tf.where(to_b, x, b), tf.where(to_b, lx, lb)
+            return i + 1, a, fa, b, fb, tf.where(search, tf.where(up, 1, -1), side), la, lb
 
-        def unsolved(i, a, fa, b, fb, side):
-            return (i < iterations) & (b - a > 1e-12) & (tf.minimum(-fa, fb) > 1e-10 * radius)
+        def unsolved(i, a, fa, b, fb, side, la, lb):
+            return (i < 2) | ((i - 2 < iterations) & (b - a > 1e-12) & (tf.minimum(-fa, fb) > 1e-10 * radius))
 
-        _, a, fa, b, fb, _ = tf.while_loop(unsolved, body, (tf.constant(0), a, fa, b, fb, tf.constant(0)))
-        return family(tf.where(-fa <= fb, a, b))[0]
+        one = tf.ones([], tf.float64)
+        start = (tf.constant(0), a, -one, b, one, tf.constant(0), tf.zeros_like(mean_w), tf.zeros_like(mean_w))
+        _, a, fa, b, fb, _, la, lb = tf.while_loop(
+            unsolved, body, start, shape_invariants=(scalar,) * 6 + (vector, vector))
+        return tf.where(-fa <= fb, la, lb)
 
     lo = tf.math.log(tf.where(radius > 0, radius, 1.0) / tf.where(longest > 0, longest, 1.0))
     # ||d(S) - g0|| >= S ||min-norm point of the rows||, so the radius is reached by S_lo e * longest / that
@@ -293,13 +301,15 @@ def cagrad(grads, c: float = 0.5, iterations: int = 60):
             l_next, excess = limited(lo + tf.cast(j, tf.float64))
             d2_next = size(l_next)
             flat = d2 <= d2_next + 1e-9 * g0g0
-            return j + 1, tf.where(flat, l, l_next), tf.where(flat, d2, d2_next), excess >= 0, flat
+            reached = (j > 0) & (excess >= 0)
+            return j + 1, tf.where(flat, l, l_next), tf.where(flat, d2, d2_next), reached, flat
 
-        l0 = limited(lo)[0]
-        scalar = tf.TensorShape([])
+        # step 0 takes S_lo (d2 = inf: never "flat"); ``limited`` appears once, in the loop
+        inf = tf.constant(float("inf"), tf.float64)
         j, l, _, reached, _ = tf.while_loop(lambda j, l, d2, reached, flat: (j <= 24) & ~reached & ~flat, grow,
-                                            (tf.constant(1), l0, size(l0), tf.constant(False), tf.constant(False)),
-                                            shape_invariants=(scalar, tf.TensorShape([None]), scalar, scalar, scalar))
+                                            (tf.constant(0), tf.zeros_like(mean_w), inf, tf.constant(False),
+                                             tf.constant(False)),
+                                            shape_invariants=(scalar, vector, scalar, scalar, scalar))
         end = lo + tf.cast(j - 1, tf.float64)
         return tf.cond(reached, lambda: radius_reached(limited, end - 1.0, end), lambda: l)
 
