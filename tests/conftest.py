@@ -52,10 +52,31 @@ def mtl_train_module(*args, cwd=REPO, env=None, timeout=300):
                           capture_output=True, text=True, timeout=timeout)
 
 
+def once_per_run(tmp_path_factory, name, make):
+    """``make(folder)`` once per pytest run, also with pytest-xdist's workers (README's ``-n auto``),
+    which share the parent of their base temp folders: the first worker computes it under a file lock,
+    the others read its pickled result. For session fixtures whose result tests only read."""
+    import fcntl
+    import pickle
+    if os.environ.get("PYTEST_XDIST_WORKER") is None:
+        return make(tmp_path_factory.mktemp(name))
+    shared = tmp_path_factory.getbasetemp().parent
+    with open(shared / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        done = shared / f"{name}.pickle"
+        if done.exists():
+            return pickle.loads(done.read_bytes())
+        folder = shared / name
+        folder.mkdir(exist_ok=True)
+        value = make(folder)
+        done.write_bytes(pickle.dumps(value))
+        return value
+
+
 @pytest.fixture(scope="session")
-def helpfull():
+def helpfull(tmp_path_factory):
     """``python -m mtl_tf.train --helpfull``, run once."""
-    return mtl_train_module("--helpfull")
+    return once_per_run(tmp_path_factory, "helpfull", lambda folder: mtl_train_module("--helpfull"))
 
 
 @pytest.fixture(scope="session")
@@ -63,7 +84,10 @@ def cli_run(tmp_path_factory):
     """A short ``mtl-train`` run through the console-script entry point in a user's environment (``first``,
     its ``record``: metrics.json), its flags.txt replayed into another folder (``replay``), then the first
     command again on its finished run (``again``, and metrics.json after it: ``rerecord``)."""
-    root = tmp_path_factory.mktemp("cli_run")
+    return once_per_run(tmp_path_factory, "cli_run", _cli_run)
+
+
+def _cli_run(root):
     run_dir, replay_dir = root / "run", root / "replay"
     first = run_script("mtl-train", *SHORT_RUN, f"--run_dir={run_dir}")
     assert first.returncode == 0, first.stderr[-3000:]
@@ -76,9 +100,10 @@ def cli_run(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def mtl_data_describe():
+def mtl_data_describe(tmp_path_factory):
     """``mtl-data describe families --num_examples=400 --family_tasks=3`` through its entry point."""
-    return run_script("mtl-data", "describe", "families", "--num_examples=400", "--family_tasks=3")
+    return once_per_run(tmp_path_factory, "mtl_data_describe", lambda folder: run_script(
+        "mtl-data", "describe", "families", "--num_examples=400", "--family_tasks=3"))
 
 
 @pytest.fixture
