@@ -10,7 +10,9 @@ the same architecture (``mtl_tf.models.build_model``, same seed) on the same tas
   ``next(iterator)`` in the graph (what ``Trainer.fit`` does on one device);
 * ``..., XLA``: the same with ``TrainConfig(jit_compile=True)`` (issue 9's optional XLA);
 * ``Model.fit``: one loss per output with the task masks as sample weights (the same masked
-  objective), timed from each epoch's begin to its end (fit's setup not counted).
+  objective), timed from each epoch's begin to its end (fit's setup not counted);
+* ``MultiTaskModel.fit``: ``mtl_tf.training.keras_fit.MultiTaskModel`` (the Trainer's step inside
+  Keras's ``fit`` loop, with its per-task metrics), timed the same way.
 
 Each side keeps its model, optimizer and iterator; repeats alternate the sides (``--steps``
 steps each) in one process and the table shows medians. The last line is JSON with the ratios.
@@ -97,6 +99,24 @@ def fit_side(data):
     return run
 
 
+def mtl_fit_side(data):
+    """() -> steps/s of one ``MultiTaskModel.fit`` epoch of ``--steps`` steps on the same stream."""
+    from mtl_tf.training.keras_fit import MultiTaskModel
+    keras.utils.set_random_seed(0)
+    model = build_model(FLAGS.model, data.input_shape, data.tasks)
+    mt = MultiTaskModel(model, data.tasks, objective="sum")
+    mt.compile(optimizer=keras.optimizers.Adam(1e-3))
+    config = TrainConfig(steps=FLAGS.steps, batch_size=FLAGS.batch_size, progress=False)
+    ds = Trainer(model, data, make_objective("sum", data.tasks), config).dataset()
+    mt.fit(ds, steps_per_epoch=FLAGS.warmup, epochs=1, verbose=0)
+    timer = _EpochTimer()
+
+    def run():
+        mt.fit(ds, steps_per_epoch=FLAGS.steps, epochs=1, verbose=0, callbacks=[timer])
+        return FLAGS.steps / timer.seconds
+    return run
+
+
 def compare(model: str, dataset: str, backbone: str) -> dict:
     with flagsaver.flagsaver(model=model, dataset=dataset, backbone=backbone):
         data = load_dataset(FLAGS.dataset, FLAGS, FLAGS.seed)
@@ -107,6 +127,7 @@ def compare(model: str, dataset: str, backbone: str) -> dict:
             sides["Trainer step, XLA"] = trainer_side(data, True)
             sides["Trainer loop, XLA"] = trainer_side(data, True, per_call)
         sides["Model.fit"] = fit_side(data)
+        sides["MultiTaskModel.fit"] = mtl_fit_side(data)
         rates = _bench.alternate(sides, FLAGS.repeats)
     med = _bench.medians(rates)
     print(f"\n{model} ({backbone}) on {dataset}, batch {FLAGS.batch_size} x {len(data.tasks)} tasks")
@@ -117,7 +138,8 @@ def compare(model: str, dataset: str, backbone: str) -> dict:
            "steps_per_s": {k: round(v, 1) for k, v in med.items()},
            "ratio_step_over_fit": round(med["Trainer step"] / med["Model.fit"], 3),
            "steps_per_call": per_call,
-           "ratio_loop_over_fit": round(med["Trainer loop"] / med["Model.fit"], 3)}
+           "ratio_loop_over_fit": round(med["Trainer loop"] / med["Model.fit"], 3),
+           "ratio_mtl_fit_over_step": round(med["MultiTaskModel.fit"] / med["Trainer step"], 3)}
     if FLAGS.xla:
         out["ratio_xla_over_step"] = round(med["Trainer step, XLA"] / med["Trainer step"], 3)
         out["ratio_xla_loop_over_fit"] = round(med["Trainer loop, XLA"] / med["Model.fit"], 3)
