@@ -82,21 +82,27 @@ class _EpochTimer(keras.callbacks.Callback):
         self.seconds = time.perf_counter() - self.start
 
 
+def _fit_epochs(fitted, model, data):
+    """() -> steps/s of one ``fitted.fit`` epoch of ``--steps`` steps on the Trainer's stream for
+    ``model`` (``fitted``: a compiled keras model wrapping or equal to ``model``; warmed up here)."""
+    config = TrainConfig(steps=FLAGS.steps, batch_size=FLAGS.batch_size, progress=False)
+    ds = Trainer(model, data, make_objective("sum", data.tasks), config).dataset()
+    fitted.fit(ds, steps_per_epoch=FLAGS.warmup, epochs=1, verbose=0)
+    timer = _EpochTimer()
+
+    def run():
+        fitted.fit(ds, steps_per_epoch=FLAGS.steps, epochs=1, verbose=0, callbacks=[timer])
+        return FLAGS.steps / timer.seconds
+    return run
+
+
 def fit_side(data):
     """() -> steps/s of one ``Model.fit`` epoch of ``--steps`` steps on the same stream."""
     keras.utils.set_random_seed(0)
     model = build_model(FLAGS.model, data.input_shape, data.tasks)
     model.compile(optimizer=keras.optimizers.Adam(1e-3),
                   loss={t.name: (lambda t: lambda y, p: t.loss(y, p))(t) for t in data.tasks})
-    config = TrainConfig(steps=FLAGS.steps, batch_size=FLAGS.batch_size, progress=False)
-    ds = Trainer(model, data, make_objective("sum", data.tasks), config).dataset()
-    model.fit(ds, steps_per_epoch=FLAGS.warmup, epochs=1, verbose=0)
-    timer = _EpochTimer()
-
-    def run():
-        model.fit(ds, steps_per_epoch=FLAGS.steps, epochs=1, verbose=0, callbacks=[timer])
-        return FLAGS.steps / timer.seconds
-    return run
+    return _fit_epochs(model, model, data)
 
 
 def mtl_fit_side(data):
@@ -106,15 +112,7 @@ def mtl_fit_side(data):
     model = build_model(FLAGS.model, data.input_shape, data.tasks)
     mt = MultiTaskModel(model, data.tasks, objective="sum")
     mt.compile(optimizer=keras.optimizers.Adam(1e-3))
-    config = TrainConfig(steps=FLAGS.steps, batch_size=FLAGS.batch_size, progress=False)
-    ds = Trainer(model, data, make_objective("sum", data.tasks), config).dataset()
-    mt.fit(ds, steps_per_epoch=FLAGS.warmup, epochs=1, verbose=0)
-    timer = _EpochTimer()
-
-    def run():
-        mt.fit(ds, steps_per_epoch=FLAGS.steps, epochs=1, verbose=0, callbacks=[timer])
-        return FLAGS.steps / timer.seconds
-    return run
+    return _fit_epochs(mt, model, data)
 
 
 def compare(model: str, dataset: str, backbone: str) -> dict:

@@ -2,8 +2,9 @@
 
 Every flag file runs at least once (``benchmarks/retrace.py``'s ``combinations(full=False)``):
 each ``flags/model_*.flags`` paired with one ``flags/objective_*.flags`` (cycling through them),
-and each ``flags/grad_*.flags`` with ``--jit_compile``. Each run is a short ``Trainer.fit`` on a small draw of the
-embedded data that still crosses a DWA epoch, logging and evaluation. The full model x objective
+and each ``flags/grad_*.flags`` builds its method (the whole step under ``--jit_compile`` for four
+of them; every method's combine compiled by XLA on its own). Each run is a short ``Trainer.fit``
+on a small draw of the embedded data that still crosses a DWA epoch, logging and evaluation. The full model x objective
 matrix is left to ``python benchmarks/retrace.py`` (too slow for the suite).
 """
 
@@ -23,8 +24,9 @@ def _retrace_module():
 
 
 retrace = _retrace_module()
-# model x objective pairs here; each grad file runs once, under XLA, below (tests/test_trainer.py's
-# grid checks every method traced once without XLA)
+# model x objective pairs traced once here; below, every grad file builds its method and every
+# method's combine compiles under XLA (tests/test_trainer.py's grid checks every method traced once
+# without XLA)
 COMBINATIONS = [files for files in retrace.combinations(full=False) if not retrace.name(files).startswith("grad_")]
 GRAD_FILES = [[f] for f in retrace.flag_files("grad")]
 
@@ -40,7 +42,6 @@ def test_step_is_traced_once_over_a_run(files):
     traces = retrace.count_traces(files, steps=4)
     assert traces == 1, (f"{retrace.name(files)}: the train step was traced {traces} times in one run; "
                          "expected 1 (a Python value or a changing shape/dtype reaching the step retraces it)")
-
 
 
 # the whole step under --jit_compile, for one method of each kind: rows (pcgrad), a Gramian solver

@@ -69,8 +69,8 @@ def _combo_objectives(tasks):
 def _combinations():
     """Every objective with no gradient method, and every gradient method once, its objective cycling
     through the four it combines with (sum and dwa: one task of two per step; weighted and
-    uncertainty: both). The full matrix costs ~4 minutes; tests/test_retrace.py runs every method's
-    flag file again (default objective), with and without XLA."""
+    uncertainty: both). The full matrix costs ~4 minutes; tests/test_retrace.py compiles every
+    method's combine under XLA and builds every method's flag file."""
     from mtl_tf.methods import METHODS as GRAD_METHODS
     combos = [(o, "none") for o in ("sum", "weighted", "minmax", "uncertainty", "dwa", "gradnorm")]
     cycle = ("sum", "weighted", "dwa", "uncertainty")
